@@ -1,0 +1,3 @@
+from imagelock.cli import main
+
+main()
