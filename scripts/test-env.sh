@@ -104,16 +104,41 @@ for arch in amd64 arm64; do
 done
 
 # --- the engine ---
-DOCKER=/usr/bin/docker
-[ -x "$DOCKER" ] || DOCKER=$(command -v docker)
+# daemon.json: the containerd image store (multi-platform builds need it) and, for the demo,
+# a docker.io mirror on loopback, so examples that say `FROM ruby:3.3.0-slim` build offline from
+# the demo registry (BuildKit falls back to Docker Hub when nothing listens there).
+DEMO_MIRROR=${IMAGELOCK_DEMO_MIRROR:-http://127.0.0.1:5055}
 mkdir -p /etc/docker
-if [ ! -f /etc/docker/daemon.json ] || ! grep -q containerd-snapshotter /etc/docker/daemon.json; then
-  [ -f /etc/docker/daemon.json ] && cp /etc/docker/daemon.json /etc/docker/daemon.json.before-imagelock
-  echo '{"features": {"containerd-snapshotter": true}}' > /etc/docker/daemon.json
+daemon_changed=$(python3 - "$DEMO_MIRROR" <<'PY'
+import json, sys, pathlib
+path = pathlib.Path("/etc/docker/daemon.json")
+cfg = json.loads(path.read_text() or "{}") if path.exists() else {}
+before = json.dumps(cfg, sort_keys=True)
+cfg.setdefault("features", {})["containerd-snapshotter"] = True
+mirrors = cfg.setdefault("registry-mirrors", [])
+if sys.argv[1] not in mirrors:
+    mirrors.append(sys.argv[1])
+if json.dumps(cfg, sort_keys=True) != before:
+    if path.exists():
+        path.with_name("daemon.json.before-imagelock").write_text(path.read_text())
+    path.write_text(json.dumps(cfg, indent=2) + "\n")
+    print("changed")
+PY
+)
+PIDFILE=/run/imagelock-dockerd.pid
+if [ -n "$daemon_changed" ] && docker info >/dev/null 2>&1; then
+  if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    log "restarting dockerd to apply /etc/docker/daemon.json"
+    kill "$(cat "$PIDFILE")"
+    for _ in $(seq 1 30); do docker info >/dev/null 2>&1 || break; sleep 1; done
+  else
+    log "warning: /etc/docker/daemon.json changed; restart dockerd to apply it"
+  fi
 fi
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd (log: $DOCKERD_LOG)"
   nohup dockerd >"$DOCKERD_LOG" 2>&1 &
+  echo $! > "$PIDFILE"
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
     sleep 1

@@ -7,6 +7,7 @@ upstream maintainer's re-push of a tag does.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import uuid
@@ -88,6 +89,26 @@ class RegistryHTTP:
             out[key] = m["digest"]
         return out
 
+    def raw_manifest(self, repo: str, ref: str) -> bytes:
+        resp = httpx.get(
+            f"{self.base_url}/v2/{repo}/manifests/{ref}",
+            headers={"Accept": MANIFEST_TYPES, "User-Agent": "imagelock-tests"},
+            verify=self.verify,
+        )
+        resp.raise_for_status()
+        return resp.content
+
+    def put_manifest(self, repo: str, ref: str, manifest: dict[str, Any]) -> str:
+        """PUT a manifest or index (as JSON) under REF; returns the digest the registry gives it."""
+        resp = httpx.put(
+            f"{self.base_url}/v2/{repo}/manifests/{ref}",
+            content=json.dumps(manifest, indent=2).encode(),
+            headers={"Content-Type": manifest["mediaType"], "User-Agent": "imagelock-tests"},
+            verify=self.verify,
+        )
+        resp.raise_for_status()
+        return resp.headers["Docker-Content-Digest"]
+
     def layers(self, repo: str, manifest_digest: str) -> list[str]:
         _, manifest = self.manifest(repo, manifest_digest)
         return [layer["digest"] for layer in manifest["layers"]]
@@ -148,6 +169,36 @@ class ImageFactory:
             ]
         )  # fmt: skip
         return self.describe(repo, tag, marker)
+
+    def repush_platform(self, repo: str, tag: str, platform: str) -> PushedImage:
+        """Re-push TAG so that only PLATFORM's manifest changes (the seeds' arm64-only fix).
+
+        A new single-platform image is pushed into the same repository, then the tag's index
+        is edited to point at it for that platform and PUT back under the tag.
+        """
+        fresh = self.push_single(repo, f"{tag}-{uuid.uuid4().hex[:8]}", platform)
+        _, index = self.http.manifest(repo, tag)
+        _, manifest = self.http.manifest(repo, fresh.digest)
+        for entry in index["manifests"]:
+            p = entry.get("platform", {})
+            key = "/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
+            if key == platform:
+                served = self.http.raw_manifest(repo, fresh.digest)
+                entry.update(digest=fresh.digest, size=len(served), mediaType=manifest["mediaType"])
+        self.http.put_manifest(repo, tag, index)
+        return self.describe(repo, tag, fresh.marker)
+
+    def respell(self, repo: str, tag: str, new_tag: str, variants: dict[str, str]) -> PushedImage:
+        """Copy TAG's index to NEW_TAG with platform variants added, as Docker Hub writes them
+        (`{"linux/arm64": "v8"}` makes the arm64 entry say variant v8)."""
+        _, index = self.http.manifest(repo, tag)
+        for entry in index["manifests"]:
+            p = entry.get("platform", {})
+            key = f"{p.get('os')}/{p.get('architecture')}"
+            if key in variants:
+                p["variant"] = variants[key]
+        self.http.put_manifest(repo, new_tag, index)
+        return self.describe(repo, new_tag)
 
     def describe(self, repo: str, tag: str, marker: str = "") -> PushedImage:
         digest, body = self.http.manifest(repo, tag)
