@@ -7,7 +7,11 @@ Errors are turned into one line on stderr and an exit code here and nowhere else
 from __future__ import annotations
 
 import sys
-from typing import Annotated, NoReturn
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -17,7 +21,11 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
     from click import exceptions as click_exceptions  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 from imagelock import __version__
-from imagelock.errors import ImagelockError
+from imagelock.errors import CheckFailed, ConfigError, ImagelockError
+
+if TYPE_CHECKING:
+    from imagelock.config import Settings
+    from imagelock.platform import Platform
 
 app = typer.Typer(
     name="imagelock",
@@ -36,21 +44,448 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+# Options every command takes; also accepted before the command (`imagelock --lockfile X lock`).
+LockfileOpt = Annotated[
+    Path | None,
+    typer.Option("--lockfile", metavar="PATH", help="The lock file (default: ./images.lock)."),
+]
+MirrorOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mirror",
+        metavar="HOST=URL",
+        help="Pull-through mirror for a registry, tried first (repeatable), "
+        "e.g. docker.io=https://harbor.example.com/dockerhub-proxy.",
+    ),
+]
+InsecureOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--insecure-registry", metavar="HOST", help="Allow plain HTTP for HOST (repeatable)."
+    ),
+]
+CaFileOpt = Annotated[
+    Path | None,
+    typer.Option("--ca-file", metavar="PATH", help="Extra CA certificates to trust (PEM)."),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", metavar="PATH", help="Config file (default: imagelock.toml beside the lock)."
+    ),
+]
+VerboseOpt = Annotated[
+    int, typer.Option("-v", "--verbose", count=True, help="More detail on stderr.")
+]
+QuietOpt = Annotated[
+    bool, typer.Option("-q", "--quiet", help="Print only errors and requested data.")
+]
+BuildArgOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--build-arg", metavar="KEY=VALUE", help="Value for a Dockerfile ARG (repeatable)."
+    ),
+]
+PlatformOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--platform",
+        metavar="PLATFORMS",
+        help="Target platforms, comma-separated (e.g. linux/amd64,linux/arm64).",
+    ),
+]
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        metavar="[PATH]...",
+        help="Dockerfiles (any name) or folders to search (default: the current folder).",
+        show_default=False,
+    ),
+]
+FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
+
+
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
             "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    lockfile: LockfileOpt = None,
+    mirror: MirrorOpt = None,
+    insecure_registry: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
+    config: ConfigOpt = None,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """imagelock keeps Dockerfiles on readable tags and records what each tag resolved to."""
+    ctx.obj = {
+        "lockfile": lockfile,
+        "mirror": mirror or [],
+        "insecure_registry": insecure_registry or [],
+        "ca_file": ca_file,
+        "config": config,
+        "verbose": verbose,
+        "quiet": quiet,
+    }
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
+def settings_from(ctx: typer.Context, platforms: Sequence[str] = (), **local: Any) -> Settings:
+    """Merge a command's own options over the global ones, then over env and config file."""
+    from imagelock.config import load_settings
+
+    merged: dict[str, Any] = dict(ctx.obj or {})
+    for key, value in local.items():
+        if key in ("mirror", "insecure_registry"):
+            merged[key] = [*merged.get(key, []), *(value or [])]
+        elif value:
+            merged[key] = value
+    settings = load_settings(
+        lockfile=merged.get("lockfile"),
+        mirrors=merged.get("mirror", []),
+        insecure=merged.get("insecure_registry", []),
+        ca_file=merged.get("ca_file"),
+        config=merged.get("config"),
+        platforms=",".join(platforms) or None,
+        verbose=merged.get("verbose", 0),
+        quiet=merged.get("quiet", False),
+    )
+    _configure_logging(settings.verbose)
+    return settings
+
+
+def _configure_logging(verbose: int) -> None:
+    import logging
+
+    if verbose:
+        level = logging.INFO if verbose == 1 else logging.DEBUG
+        logging.basicConfig(level=level, format="imagelock: %(message)s", stream=sys.stderr)
+
+
+def parse_build_args(values: Sequence[str] | None) -> dict[str, str]:
+    """KEY=VALUE pairs; a bare KEY takes its value from the environment, as buildx does."""
+    import os
+
+    out: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise ConfigError(f"invalid --build-arg {item!r}: expected KEY=VALUE")
+        if not sep:
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        out[key] = value
+    return out
+
+
+@contextmanager
+def progress_reporter(settings: Settings, verb: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress line on a terminal's stderr for long resolutions; nothing on a pipe."""
+    if settings.quiet or not sys.stderr.isatty():
+        yield None
+        return
+    shown = False
+
+    def report(done: int, total: int) -> None:
+        nonlocal shown
+        if total >= 4:
+            shown = True
+            sys.stderr.write(f"\r{verb} {done}/{total} images...")
+            sys.stderr.flush()
+
+    try:
+        yield report
+    finally:
+        if shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def say(settings: Settings, text: str) -> None:
+    """Informational output (stdout), silenced by --quiet."""
+    if not settings.quiet and text:
+        typer.echo(text)
+
+
+def _dockerfiles(paths: Sequence[Path] | None) -> list[Path]:
+    from imagelock.discover import find_dockerfiles
+
+    files = find_dockerfiles(list(paths or []))
+    if not files:
+        where = ", ".join(str(p) for p in paths) if paths else "the current folder"
+        raise ImagelockError(
+            f"no Dockerfiles found in {where} (looked for Dockerfile, *.Dockerfile, Dockerfile.*)"
+        )
+    return files
+
+
+def _platforms(settings: Settings) -> list[Platform]:
+    return list(settings.platforms)
+
+
+# --- scan --------------------------------------------------------------------------------------
+
+
+@app.command()
+def scan(
+    ctx: typer.Context,
+    paths: PathsArg = None,
+    build_arg: BuildArgOpt = None,
+    platform: PlatformOpt = None,
+    output_format: FormatOpt = Format.table,
+    lockfile: LockfileOpt = None,
+) -> None:
+    """List the external images the Dockerfiles use (FROM, COPY --from, RUN --mount, # syntax=)."""
+    from imagelock import report
+    from imagelock.resolve import scan_files
+
+    settings = settings_from(ctx, platform or (), lockfile=lockfile)
+    files = _dockerfiles(paths)
+    uses = scan_files(
+        files, Path.cwd(), build_args=parse_build_args(build_arg), platforms=_platforms(settings)
+    )
+    if output_format is Format.json:
+        typer.echo(report.scan_json(uses))
+    elif uses:
+        typer.echo(report.scan_table(uses))
+
+
+# --- lock --------------------------------------------------------------------------------------
+
+
+@app.command()
+def lock(
+    ctx: typer.Context,
+    paths: PathsArg = None,
+    upgrade: Annotated[bool, typer.Option("--upgrade", help="Re-resolve every image.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Write nothing; exit 1 with a diff when the lock is out of date."
+        ),
+    ] = False,
+    platform: PlatformOpt = None,
+    build_arg: BuildArgOpt = None,
+    lockfile: LockfileOpt = None,
+    mirror: MirrorOpt = None,
+    insecure_registry: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
+) -> None:
+    """Resolve every external image of the Dockerfiles and write images.lock.
+
+    Images already locked are not resolved again (no network when nothing is new); entries no
+    Dockerfile uses are pruned; the file is replaced atomically.
+    """
+    from imagelock.errors import CheckFailed
+    from imagelock.lockfile import diff_locks, format_diff, read_lock, write_lock
+    from imagelock.resolve import (
+        Scope,
+        build_lock,
+        check_lines,
+        missing_platforms,
+        raise_first,
+        requirements,
+        scan_files,
+    )
+
+    settings = settings_from(
+        ctx,
+        platform or (),
+        lockfile=lockfile,
+        mirror=mirror,
+        insecure_registry=insecure_registry,
+        ca_file=ca_file,
+    )
+    files = _dockerfiles(paths)
+    platforms = _platforms(settings)
+    uses = scan_files(
+        files, settings.root, build_args=parse_build_args(build_arg), platforms=platforms
+    )
+    reqs = requirements(uses)
+    scope = Scope(settings.root, frozenset(u.path for u in uses) | _scanned(files, settings))
+    old = read_lock(settings.lockfile)
+    if check:
+        lines = check_lines(reqs, old, scope)
+        if old is None:
+            lines.insert(0, f"{settings.lockfile} does not exist")
+        if lines:
+            typer.echo("\n".join(lines))
+            raise CheckFailed(
+                f"{settings.lockfile} does not match the Dockerfiles; run `imagelock lock`"
+            )
+        say(settings, f"{settings.lockfile} is up to date")
+        return
+    with progress_reporter(settings, "resolving") as progress:
+        new, resolved = build_lock(
+            reqs, old, settings.registry, scope=scope, upgrade=upgrade, progress=progress
+        )
+    if platforms:
+        raise_first([ImagelockError(m) for m in missing_platforms(new.entries, reqs, platforms)])
+    written = write_lock(settings.lockfile, new)
+    from imagelock.lockfile import Lock
+
+    diff = format_diff([c for c in diff_locks(old or Lock(), new) if c.kind != "unchanged"])
+    say(settings, diff)
+    state = "written" if written else "unchanged"
+    say(
+        settings,
+        f"{settings.lockfile}: {len(new.entries)} image(s), {resolved} resolved, {state}",
+    )
+
+
+def _scanned(files: Sequence[Path], settings: Settings) -> frozenset[str]:
+    from imagelock.resolve import source_path
+
+    return frozenset(source_path(f, settings.root) for f in files)
+
+
+# --- update ------------------------------------------------------------------------------------
+
+
+@app.command()
+def update(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[NAME[:TAG]]...",
+            help="Entries to re-resolve: `ruby` (any registry), `library/ruby`, "
+            "`docker.io/library/ruby`, `ruby:3.3`. Default: all.",
+            show_default=False,
+        ),
+    ] = None,
+    lockfile: LockfileOpt = None,
+    mirror: MirrorOpt = None,
+    insecure_registry: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
+) -> None:
+    """Re-resolve locked entries and show what changed, platform by platform."""
+    from imagelock import report
+    from imagelock.lockfile import write_lock
+    from imagelock.resolve import matches, movements, validate_pattern
+
+    settings = settings_from(
+        ctx, lockfile=lockfile, mirror=mirror, insecure_registry=insecure_registry, ca_file=ca_file
+    )
+    current = _require_lock(settings)
+    patterns = names or []
+    for pattern in patterns:
+        validate_pattern(pattern)
+        if not any(matches(e, pattern) for e in current.entries):
+            raise ImagelockError(f"{pattern!r} matches no entry of {settings.lockfile}")
+    selected = [e for e in current.entries if not patterns or any(matches(e, p) for p in patterns)]
+    pinned = _pinned_in_dockerfiles(selected, settings)
+    for entry in selected:
+        if entry.key in pinned:
+            say(
+                settings,
+                f"{report.label(entry)}  pinned to {report.short(entry.digest)} in "
+                f"{pinned[entry.key]}; edit the Dockerfile to change it",
+            )
+    todo = [e for e in selected if e.key not in pinned]
+    with progress_reporter(settings, "checking") as progress:
+        moves = movements(todo, settings.registry, progress=progress)
+    by_key = {m.entry.key: m.updated_entry() for m in moves}
+    new = current.with_entries(by_key.get(e.key, e) for e in current.entries)
+    write_lock(settings.lockfile, new)
+    for move in moves:
+        say(settings, "\n".join(report.update_lines(move)))
+
+
+def _require_lock(settings: Settings) -> Any:
+    from imagelock.lockfile import read_lock
+
+    current = read_lock(settings.lockfile)
+    if current is None:
+        raise ImagelockError(f"{settings.lockfile} does not exist; run `imagelock lock` first")
+    return current
+
+
+def _pinned_in_dockerfiles(
+    entries: Sequence[Any], settings: Settings
+) -> dict[tuple[str, str], str]:
+    """Entries whose tag a Dockerfile pins to a digest itself: `update` must leave those alone."""
+    from imagelock.errors import DockerfileError
+    from imagelock.resolve import scan_files
+
+    pinned: dict[tuple[str, str], str] = {}
+    wanted = {e.key for e in entries if e.tag is not None}
+    sources = sorted({s for e in entries for s in e.sources})
+    for source in sources:
+        path = settings.root / source
+        if not path.is_file():
+            continue
+        try:
+            uses = scan_files([path], settings.root)
+        except DockerfileError:
+            continue  # needs build args we do not have; its pins cannot be known here
+        for use in uses:
+            key = (use.ref.name, use.ref.effective_tag or "")
+            if use.ref.digest and use.ref.tag and key in wanted:
+                pinned.setdefault(key, use.source)
+    return pinned
+
+
+# --- outdated ----------------------------------------------------------------------------------
+
+
+@app.command()
+def outdated(
+    ctx: typer.Context,
+    platform: PlatformOpt = None,
+    output_format: FormatOpt = Format.table,
+    lockfile: LockfileOpt = None,
+    mirror: MirrorOpt = None,
+    insecure_registry: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
+) -> None:
+    """Tell which locked tags now point elsewhere upstream; exit 1 if any is outdated.
+
+    With --platform (or configured platforms) only changes to those platforms count; an index
+    that moved for other platforms alone is reported as `moved` without failing.
+    """
+    from imagelock import report
+    from imagelock.errors import CheckFailed
+    from imagelock.resolve import movements
+
+    settings = settings_from(
+        ctx,
+        platform or (),
+        lockfile=lockfile,
+        mirror=mirror,
+        insecure_registry=insecure_registry,
+        ca_file=ca_file,
+    )
+    current = _require_lock(settings)
+    with progress_reporter(settings, "checking") as progress:
+        moves = movements(
+            current.entries, settings.registry, platforms=_platforms(settings), progress=progress
+        )
+    if output_format is Format.json:
+        typer.echo(report.outdated_json(moves))
+    elif moves:
+        typer.echo(report.outdated_table(moves))
+    stale = [m for m in moves if m.status == "outdated"]
+    if stale:
+        raise CheckFailed(
+            f"{len(stale)} of {len(moves)} locked tag(s) moved upstream; "
+            "run `imagelock update NAME` to take them"
+        )
+
+
+def fail(message: str, code: int = 2, prefix: str = "error: ") -> NoReturn:
     """Print one error line and exit."""
-    typer.echo(f"imagelock: error: {message}", err=True)
+    typer.echo(f"imagelock: {prefix}{message}", err=True)
     raise SystemExit(code)
 
 
@@ -59,6 +494,8 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="imagelock", standalone_mode=False)
+    except CheckFailed as exc:
+        fail(str(exc), exc.exit_code, prefix="")
     except ImagelockError as exc:
         fail(str(exc), exc.exit_code)
     except click_exceptions.UsageError as exc:
