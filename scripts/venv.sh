@@ -12,6 +12,11 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' >&2 || true
+# pip's output (an editable-install notice among it) is shown only when the install fails.
+if ! out=$(.venv/bin/python -m pip install -q -e '.[test]' 2>&1); then
+  printf '%s\n' "$out" >&2
+  echo "venv: pip could not install imagelock with its test extra" >&2
+  exit 1
+fi
 .venv/bin/python -c 'import imagelock, typer, tomlkit, httpx, python_on_whales' \
   || { echo "venv: imagelock or its dependencies failed to install" >&2; exit 1; }
