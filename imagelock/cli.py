@@ -102,7 +102,7 @@ PlatformOpt = Annotated[
 PathsArg = Annotated[
     list[Path] | None,
     typer.Argument(
-        metavar="[PATH]...",
+        metavar="PATH",
         help="Dockerfiles (any name) or folders to search (default: the current folder).",
         show_default=False,
     ),
@@ -358,7 +358,7 @@ def update(
     names: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[NAME[:TAG]]...",
+            metavar="NAME[:TAG]",
             help="Entries to re-resolve: `ruby` (any registry), `library/ruby`, "
             "`docker.io/library/ruby`, `ruby:3.3`. Default: all.",
             show_default=False,
@@ -481,6 +481,138 @@ def outdated(
             f"{len(stale)} of {len(moves)} locked tag(s) moved upstream; "
             "run `imagelock update NAME` to take them"
         )
+
+
+# --- build -------------------------------------------------------------------------------------
+
+
+class PinModeChoice(str, Enum):
+    context = "context"
+    rewrite = "rewrite"
+    build_arg = "build-arg"
+    policy = "policy"
+
+
+def _many(help_text: str, *names: str, metavar: str = "VALUE") -> Any:
+    return typer.Option(*names, metavar=metavar, help=help_text, show_default=False)
+
+
+@app.command(
+    context_settings={"allow_interspersed_args": True},
+    epilog="Options after `--` are passed to docker buildx build unchanged.",
+)
+def build(
+    ctx: typer.Context,
+    context: Annotated[
+        str, typer.Argument(metavar="CONTEXT", help="The build context: a local folder.")
+    ],
+    extra: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="-- BUILDX_OPTION", hidden=True, show_default=False),
+    ] = None,
+    file: Annotated[
+        str | None, _many("Dockerfile (default: CONTEXT/Dockerfile).", "-f", "--file")
+    ] = None,
+    tag: Annotated[list[str] | None, _many("Image name[:tag] (repeatable).", "-t", "--tag")] = None,
+    platform: Annotated[
+        list[str] | None, _many("Target platforms, comma-separated.", "--platform")
+    ] = None,
+    push: Annotated[
+        bool, typer.Option("--push", help="Push the image (--output=type=registry).")
+    ] = False,
+    load: Annotated[bool, typer.Option("--load", help="Load the image into docker.")] = False,
+    output: Annotated[
+        list[str] | None, _many("Output destination (buildx syntax).", "-o", "--output")
+    ] = None,
+    target: Annotated[str | None, _many("Stage to build.", "--target")] = None,
+    build_arg: BuildArgOpt = None,
+    secret: Annotated[
+        list[str] | None, _many("Secret for the build (buildx syntax).", "--secret")
+    ] = None,
+    ssh: Annotated[list[str] | None, _many("SSH agent socket or keys to expose.", "--ssh")] = None,
+    cache_from: Annotated[
+        list[str] | None, _many("External cache sources.", "--cache-from")
+    ] = None,
+    cache_to: Annotated[list[str] | None, _many("Cache export destinations.", "--cache-to")] = None,
+    builder: Annotated[str | None, _many("buildx builder instance.", "--builder")] = None,
+    metadata_file: Annotated[
+        str | None, _many("Write build metadata to a file.", "--metadata-file", metavar="PATH")
+    ] = None,
+    progress: Annotated[
+        str | None, _many("auto, plain, tty, rawjson or quiet.", "--progress")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use cache.")] = False,
+    pull: Annotated[bool, typer.Option("--pull", help="Always attempt to pull images.")] = False,
+    label: Annotated[list[str] | None, _many("Image metadata (KEY=VALUE).", "--label")] = None,
+    pin_mode: Annotated[
+        PinModeChoice,
+        typer.Option(
+            "--pin-mode",
+            help="How digests reach buildx: named build contexts, a rewritten temporary "
+            "Dockerfile, build args for FROM ${ARG}, or a BuildKit source policy.",
+        ),
+    ] = PinModeChoice.context,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Also deny, by source policy, every image the lock lacks."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the buildx command (and files); run nothing.")
+    ] = False,
+    reproducible: Annotated[
+        bool,
+        typer.Option(
+            "--reproducible",
+            help="SOURCE_DATE_EPOCH from the last commit, timestamps rewritten, no provenance.",
+        ),
+    ] = False,
+    source_date_epoch: Annotated[
+        int | None,
+        _many("SOURCE_DATE_EPOCH for --reproducible.", "--source-date-epoch", metavar="N"),
+    ] = None,
+    lockfile: LockfileOpt = None,
+) -> None:
+    """Run docker buildx build on exactly the locked digests.
+
+    Refuses to build when an image of the Dockerfile is not locked or a requested platform is
+    missing from its entry. The exit code is buildx's.
+    """
+    from imagelock.build import BuildRequest
+    from imagelock.build import build as run_build
+
+    settings = settings_from(ctx, lockfile=lockfile)
+    if source_date_epoch is not None and not reproducible:
+        raise ConfigError("--source-date-epoch only applies with --reproducible")
+    request = BuildRequest(
+        context=context,
+        file=file,
+        tags=tuple(tag or ()),
+        platforms=tuple(platform or ()),
+        push=push,
+        load=load,
+        outputs=tuple(output or ()),
+        target=target,
+        build_args=tuple(build_arg or ()),
+        secrets=tuple(secret or ()),
+        ssh=tuple(ssh or ()),
+        cache_from=tuple(cache_from or ()),
+        cache_to=tuple(cache_to or ()),
+        builder=builder,
+        metadata_file=metadata_file,
+        progress=progress,
+        no_cache=no_cache,
+        pull=pull,
+        labels=tuple(label or ()),
+        extra=tuple(extra or ()),
+        pin_mode=pin_mode.value,
+        strict=strict,
+        dry_run=dry_run,
+        reproducible=reproducible,
+        source_date_epoch=source_date_epoch,
+        lockfile=settings.lockfile,
+        quiet=settings.quiet,
+    )
+    run_build(request)
 
 
 def fail(message: str, code: int = 2, prefix: str = "error: ") -> NoReturn:

@@ -1,0 +1,523 @@
+"""`imagelock build`: one real `docker buildx build` with the lock's digests injected.
+
+The steps: read the Dockerfile and the lock, find the external images for the requested
+platforms, refuse the build when the lock does not serve them (`imagelock.pinning`), write what
+the pin mode needs (a rewritten Dockerfile, a source policy) into a private temporary folder
+that is removed whatever happens, then run buildx with the user's options and stream its
+output. The docker CLI is reached through python-on-whales' own command prefix and runner, so
+the user's docker context, config and `BUILDX_BUILDER` apply as they would to `docker`
+itself; extra environment (the source policy) goes to the child process only.
+
+This is the only module that imports python_on_whales, and only inside functions: the import
+costs a third of a second that offline commands must not pay.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from imagelock.dockerfile import external_images
+from imagelock.errors import BuildFailed, ConfigError, DockerfileError, ImagelockError
+from imagelock.lockfile import read_lock
+from imagelock.pinning import (
+    BuildPlan,
+    PinMode,
+    locked_pins,
+    plan_build,
+    with_syntax_override,
+)
+from imagelock.platform import Platform, host_platform, parse_platforms
+
+__all__ = ["POLICY_ENV", "BuildRequest", "Invocation", "build", "prepare"]
+
+#: buildx reads a BuildKit source policy from the JSON file this variable names.
+POLICY_ENV: Final = "EXPERIMENTAL_BUILDKIT_SOURCE_POLICY"
+EPOCH_ARG: Final = "SOURCE_DATE_EPOCH"
+#: Options that decide what the Dockerfile pulls; after `--` the guards could not see them.
+_ANALYSED_FLAGS: Final = ("-f", "--file", "--platform", "--build-arg")
+# Exporter attributes that describe where an image goes, not what it is.
+_DESTINATION_ATTRS: Final = frozenset(
+    {
+        "type",
+        "name",
+        "push",
+        "push-by-digest",
+        "unpack",
+        "store",
+        "dest",
+        "tar",
+        "registry.insecure",
+    }
+)
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything `imagelock build` was asked, buildx's options as the user wrote them."""
+
+    context: str
+    file: str | None = None
+    tags: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    push: bool = False
+    load: bool = False
+    outputs: tuple[str, ...] = ()
+    target: str | None = None
+    build_args: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    ssh: tuple[str, ...] = ()
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
+    builder: str | None = None
+    metadata_file: str | None = None
+    progress: str | None = None
+    no_cache: bool = False
+    pull: bool = False
+    labels: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
+    pin_mode: PinMode = "context"
+    strict: bool = False
+    dry_run: bool = False
+    reproducible: bool = False
+    source_date_epoch: int | None = None
+    lockfile: Path = Path("images.lock")
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """The commands one build runs, and the temporary files they read."""
+
+    buildx: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    after: list[list[str]] = field(default_factory=list)  # docker load / docker push
+    files: dict[Path, str] = field(default_factory=dict)
+
+    def shell(self) -> str:
+        """The commands as a shell would run them: what `--dry-run` prints."""
+        prefix = "".join(f"{key}={shlex.quote(value)} " for key, value in self.env.items())
+        lines = [prefix + shlex.join(self.buildx), *(shlex.join(step) for step in self.after)]
+        return "\n".join(lines)
+
+
+def build(request: BuildRequest) -> None:
+    """Guard, plan and run the build (or print it, with `dry_run`). Raises ImagelockError
+    subclasses for the user; BuildFailed carries buildx's exit code."""
+    plan, dockerfile = prepare(request)
+    epoch = _source_date_epoch(request) if request.reproducible else None
+    docker = _docker_command(dry_run=request.dry_run)
+    driver = _driver(docker, request) if _needs_driver(request) else None
+    workdir = Path(tempfile.mkdtemp(prefix="imagelock-build-"))  # mode 0700
+    try:
+        invocation = invocation_for(request, plan, dockerfile, workdir, docker, epoch, driver)
+        if request.dry_run:
+            _print_dry_run(invocation)
+            return
+        for path, text in invocation.files.items():
+            path.write_bytes(text.encode("utf-8"))
+        _copy_dockerignore(dockerfile, plan, workdir)
+        if not request.quiet:
+            _say(_summary(request, plan))
+        _run(invocation.buildx, invocation.env, "docker buildx build")
+        for step in invocation.after:
+            _run(step, {}, "docker " + " ".join(step[len(docker) : len(docker) + 1]))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def prepare(request: BuildRequest) -> tuple[BuildPlan, Path]:
+    """The guarded plan for a request, and the Dockerfile it is for. No docker involved."""
+    context = Path(request.context)
+    if request.context == "-" or "://" in request.context or not context.is_dir():
+        raise ConfigError(
+            f"CONTEXT {request.context!r} is not a local folder; imagelock build reads the "
+            "Dockerfile to pin its images, so it needs the build context on disk"
+        )
+    if request.file == "-":
+        raise ConfigError("-f -: imagelock build needs the Dockerfile as a file, not stdin")
+    dockerfile = Path(request.file) if request.file else context / "Dockerfile"
+    text = _read_text(dockerfile)
+    args = build_arg_values(request.build_args, os.environ)
+    targets = _platforms(request.platforms)
+    here = host_platform()
+    uses = external_images(
+        text, str(dockerfile), build_args=args, target_platforms=targets, build_platform=here
+    )
+    uses = with_syntax_override(uses, args, here)
+    lock = read_lock(request.lockfile)
+    pins = locked_pins(uses, lock, str(request.lockfile))
+    plan = plan_build(text, pins, lock, mode=request.pin_mode, strict=request.strict)
+    _check_extra(request.extra, plan)
+    return plan, dockerfile
+
+
+def invocation_for(
+    request: BuildRequest,
+    plan: BuildPlan,
+    dockerfile: Path,
+    workdir: Path,
+    docker: Sequence[str],
+    epoch: int | None = None,
+    driver: str | None = None,
+) -> Invocation:
+    """The exact commands for `request` under `plan`; temporary files go in `workdir`.
+    Pure: `docker` is the CLI prefix, `driver` the builder's driver (for --reproducible)."""
+    files: dict[Path, str] = {}
+    env: dict[str, str] = {}
+    file = request.file
+    if plan.dockerfile is not None:
+        rewritten = workdir / dockerfile.name
+        files[rewritten] = plan.dockerfile
+        file = str(rewritten)
+    if plan.policy is not None:
+        policy_path = workdir / "policy.json"
+        files[policy_path] = _policy_text(plan.policy, os.environ)
+        env[POLICY_ENV] = str(policy_path)
+    injected = dict(plan.build_args)
+    if epoch is not None:
+        injected[EPOCH_ARG] = str(epoch)
+    outputs, after = _outputs(request, workdir, list(docker), driver)
+
+    argv = [*docker, "buildx", "build"]
+    _add(argv, "--builder", [request.builder] if request.builder else [])
+    _add(argv, "--file", [file] if file else [])
+    _add(argv, "--tag", request.tags)
+    _add(argv, "--platform", [",".join(request.platforms)] if request.platforms else [])
+    _add(argv, "--target", [request.target] if request.target else [])
+    kept = [arg for arg in request.build_args if arg.partition("=")[0] not in injected]
+    _add(argv, "--build-arg", [*kept, *(f"{key}={value}" for key, value in injected.items())])
+    _add(argv, "--build-context", [f"{key}={value}" for key, value in plan.build_contexts])
+    _add(argv, "--label", request.labels)
+    _add(argv, "--secret", request.secrets)
+    _add(argv, "--ssh", request.ssh)
+    _add(argv, "--cache-from", request.cache_from)
+    _add(argv, "--cache-to", request.cache_to)
+    _add(argv, "--metadata-file", [request.metadata_file] if request.metadata_file else [])
+    _add(argv, "--progress", [request.progress] if request.progress else [])
+    argv += ["--no-cache"] if request.no_cache else []
+    argv += ["--pull"] if request.pull else []
+    argv += outputs
+    argv += ["--provenance=false"] if request.reproducible else []
+    argv += [*request.extra, request.context]
+    return Invocation(argv, env, after, files)
+
+
+def build_arg_values(values: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """`--build-arg` values as buildx takes them: `K=V`, or `K` alone for the environment's
+    value of K (skipped when K is not set)."""
+    out: dict[str, str] = {}
+    for value in values:
+        key, equals, given = value.partition("=")
+        if not key:
+            raise ConfigError(f"--build-arg {value!r}: expected KEY=VALUE or KEY")
+        if equals:
+            out[key] = given
+        elif key in environ:
+            out[key] = environ[key]
+    return out
+
+
+# --- options --------------------------------------------------------------------------------
+
+
+def _platforms(values: Sequence[str]) -> list[Platform]:
+    platforms: list[Platform] = []
+    for value in values:
+        for platform in parse_platforms(value):
+            if not any(platform.matches(seen) for seen in platforms):
+                platforms.append(platform)
+    return platforms
+
+
+def _check_extra(extra: Sequence[str], plan: BuildPlan) -> None:
+    """Refuse pass-through options that would change what the guards checked."""
+    pinned = {key for key, _ in plan.build_contexts}
+    for index, arg in enumerate(extra):
+        name, equals, value = arg.partition("=")
+        if name in _ANALYSED_FLAGS:
+            raise ConfigError(
+                f"{name} after `--` would bypass the lock checks; give it as an imagelock "
+                "build option (before `--`)"
+            )
+        if name == "--build-context":
+            if not equals:
+                value = extra[index + 1] if index + 1 < len(extra) else ""
+            key = value.partition("=")[0]
+            if key in pinned:
+                raise ConfigError(
+                    f"--build-context {key} after `--` conflicts with the locked image "
+                    "imagelock pins under that name"
+                )
+
+
+def _source_date_epoch(request: BuildRequest) -> int:
+    """SOURCE_DATE_EPOCH: --source-date-epoch, else a --build-arg or the environment's value,
+    else the last commit's time in the context's git repository."""
+    if request.source_date_epoch is not None:
+        return _epoch(str(request.source_date_epoch), "--source-date-epoch")
+    given = build_arg_values(request.build_args, os.environ).get(EPOCH_ARG)
+    if given is None:
+        given = os.environ.get(EPOCH_ARG) or None
+    if given is not None:
+        return _epoch(given, EPOCH_ARG)
+    try:
+        proc = subprocess.run(
+            ["git", "-C", request.context, "log", "-1", "--format=%ct"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise ConfigError(
+            "--reproducible takes SOURCE_DATE_EPOCH from git, which is not installed; "
+            "pass --source-date-epoch N"
+        ) from None
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise ConfigError(
+            f"--reproducible takes SOURCE_DATE_EPOCH from the last commit, but "
+            f"{request.context!r} is not in a git repository with commits; "
+            "pass --source-date-epoch N"
+        )
+    return _epoch(proc.stdout.strip(), "git log")
+
+
+def _epoch(text: str, where: str) -> int:
+    if not text.isdigit():
+        raise ConfigError(
+            f"{where}: SOURCE_DATE_EPOCH must be whole seconds since 1970, not {text!r}"
+        )
+    return int(text)
+
+
+# --- outputs ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Output:
+    raw: str
+    type: str
+    attrs: dict[str, str]
+
+    @property
+    def pushes(self) -> bool:
+        return self.attrs.get("push", "").lower() in ("1", "t", "true")
+
+
+def _parse_output(raw: str) -> _Output | None:
+    """An --output value as buildx reads it (CSV; `-o DIR` and `-o -` shorthands); None when
+    it does not parse, for buildx to report."""
+    try:
+        fields = next(csv.reader([raw]))
+    except (csv.Error, StopIteration):
+        return None
+    if len(fields) == 1 and fields[0] == raw and not raw.startswith("type="):
+        return _Output(raw, "tar" if raw == "-" else "local", {"dest": raw})
+    attrs: dict[str, str] = {}
+    kind = ""
+    for item in fields:
+        key, equals, value = item.partition("=")
+        if not equals:
+            return None
+        key = key.strip().lower()
+        if key == "type":
+            kind = value
+        else:
+            attrs[key] = value
+    if kind == "registry":
+        kind, attrs["push"] = "image", "true"
+    return _Output(raw, kind, attrs) if kind else None
+
+
+def _outputs(
+    request: BuildRequest, workdir: Path, docker: list[str], driver: str | None
+) -> tuple[list[str], list[list[str]]]:
+    """The output flags, and the commands to run after buildx.
+
+    Without --reproducible the user's flags pass unchanged. With it, every image exporter
+    gets `rewrite-timestamp=true`. The `docker` driver's image exporter refuses that option
+    (it conflicts with unpacking into the engine's image store), so there the image is
+    exported as an OCI archive with rewritten timestamps, loaded into the engine with
+    `docker load` and pushed with `docker push`: the bytes, and the digest, stay the ones
+    BuildKit wrote.
+    """
+    if not request.reproducible:
+        given = ["--push"] if request.push else []
+        given += ["--load"] if request.load else []
+        return given + [f"--output={raw}" for raw in request.outputs], []
+    raws = (["type=registry"] if request.push else []) + (["type=docker"] if request.load else [])
+    flags: list[str] = []
+    engine: list[_Output] = []
+    for raw in [*raws, *request.outputs]:
+        output = _parse_output(raw)
+        if output is None or output.type not in ("image", "docker", "oci"):
+            flags.append(f"--output={raw}")
+        elif output.type != "oci" and driver == "docker":
+            engine.append(output)
+        elif "rewrite-timestamp" in output.attrs:
+            flags.append(f"--output={raw}")
+        else:
+            flags.append(f"--output={raw},rewrite-timestamp=true")
+    if not engine:
+        return flags, []
+    archive = workdir / "image.tar"
+    names = list(request.tags) or [
+        name for output in engine for name in output.attrs.get("name", "").split(",") if name
+    ]
+    pushes = any(output.pushes for output in engine)
+    if pushes and not names:
+        raise ConfigError("--push needs an image name: give -t NAME[:TAG]")
+    carried = {k: v for o in engine for k, v in o.attrs.items() if k not in _DESTINATION_ATTRS}
+    fields = ["type=oci", f"dest={archive}", "rewrite-timestamp=true"]
+    fields += [f"{key}={value}" for key, value in carried.items()]
+    if names and not request.tags:
+        fields.append("name=" + ",".join(names))
+    flags.append("--output=" + _csv(fields))
+    after = [[*docker, "load", "--input", str(archive)]]
+    after += [[*docker, "push", name] for name in dict.fromkeys(names)] if pushes else []
+    return flags, after
+
+
+def _csv(fields: Sequence[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(fields)
+    return out.getvalue()
+
+
+def _needs_driver(request: BuildRequest) -> bool:
+    """Whether the builder's driver matters: reproducible image exports differ by driver."""
+    if not request.reproducible:
+        return False
+    if request.push or request.load:
+        return True
+    parsed = (_parse_output(raw) for raw in request.outputs)
+    return any(output is not None and output.type in ("image", "docker") for output in parsed)
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> str:
+    """The Dockerfile exactly as stored (no newline translation: spans index this text)."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DockerfileError(f"cannot read Dockerfile {path}: {error.strerror or error}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DockerfileError(f"{path}: not UTF-8 text (byte {error.start})") from None
+
+
+def _copy_dockerignore(dockerfile: Path, plan: BuildPlan, workdir: Path) -> None:
+    """Keep `<Dockerfile>.dockerignore` in force for a rewritten Dockerfile: BuildKit looks
+    for it beside the Dockerfile it is given. (A context-root .dockerignore needs nothing.)"""
+    if plan.dockerfile is None:
+        return
+    ignore = dockerfile.with_name(dockerfile.name + ".dockerignore")
+    if ignore.is_file():
+        shutil.copyfile(ignore, workdir / ignore.name)
+
+
+def _policy_text(policy: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """The policy file: the rules of a policy the user already set in the environment first,
+    then imagelock's (the last matching ALLOW/DENY wins, so the lock's verdicts stand)."""
+    rules: list[Any] = []
+    existing = environ.get(POLICY_ENV)
+    if existing:
+        try:
+            data = json.loads(Path(existing).read_text(encoding="utf-8"))
+            rules = list(data.get("rules", []))
+        except (OSError, ValueError, AttributeError, TypeError) as error:
+            raise ConfigError(f"{POLICY_ENV}={existing}: cannot read the policy: {error}") from None
+    rules += list(policy["rules"])
+    return json.dumps({"rules": rules}, indent=2) + "\n"
+
+
+# --- docker -----------------------------------------------------------------------------------
+
+
+def _docker_command(*, dry_run: bool) -> list[str]:
+    """python-on-whales' docker prefix (its binary lookup; the user's context and config
+    come from the environment, as for `docker` itself)."""
+    try:
+        from python_on_whales.client_config import ClientConfig, ClientNotFoundError
+    except ImportError as error:  # pragma: no cover - a broken installation
+        raise ImagelockError(f"python-on-whales is not installed: {error}") from None
+    try:
+        return [str(part) for part in ClientConfig().docker_cmd]
+    except ClientNotFoundError:
+        if dry_run:
+            return ["docker"]
+        raise ImagelockError(
+            "the docker CLI is not installed or not on PATH; imagelock build runs "
+            "`docker buildx build`"
+        ) from None
+
+
+def _driver(docker: Sequence[str], request: BuildRequest) -> str:
+    """The builder's driver (`docker`, `docker-container`, `remote`, ...)."""
+    from python_on_whales.exceptions import DockerException
+    from python_on_whales.utils import run
+
+    argv = [*docker, "buildx", "inspect", *([request.builder] if request.builder else [])]
+    try:
+        output: str = run(argv, capture_stdout=True, capture_stderr=True, return_stderr=False)
+    except DockerException as error:
+        detail = (error.stderr or "").strip().splitlines()[-1:] or [f"exit {error.return_code}"]
+        raise ImagelockError(f"docker buildx inspect failed: {detail[0]}") from None
+    for line in output.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Driver":
+            return value.strip()
+    raise ImagelockError("docker buildx inspect did not say which driver the builder uses")
+
+
+def _run(argv: Sequence[str], env: Mapping[str, str], what: str) -> None:
+    """Run a docker command with the terminal as its output (buildx prints progress as it
+    goes); `env` is added to the child's environment only."""
+    from python_on_whales.exceptions import DockerException
+    from python_on_whales.utils import run
+
+    try:
+        run(list(argv), capture_stdout=False, capture_stderr=False, env=dict(env))
+    except DockerException as error:
+        raise BuildFailed(f"{what} failed (exit {error.return_code})", error.return_code) from None
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def _print_dry_run(invocation: Invocation) -> None:
+    out = [invocation.shell()]
+    for path, text in invocation.files.items():
+        out += [f"# ---- {path} ----", text.rstrip("\n")]
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def _summary(request: BuildRequest, plan: BuildPlan) -> str:
+    count = len({pin.entry.key for pin in plan.pins})
+    noun = "image" if count == 1 else "images"
+    strict = ", strict" if request.strict else ""
+    return f"{count} locked {noun} from {request.lockfile} (pin mode {plan.mode}{strict})"
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(f"imagelock: {text}\n")
+    sys.stderr.flush()
+
+
+def _add(argv: list[str], flag: str, values: Sequence[str]) -> None:
+    for value in values:
+        argv += [flag, value]
