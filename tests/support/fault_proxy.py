@@ -18,7 +18,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -172,7 +172,8 @@ class FaultProxy:
         else:
             connection = http.client.HTTPConnection(split.netloc, timeout=30)
         try:
-            connection.request(method, self._upstream_path(path), body=body or None, headers=headers)
+            target = self._upstream_path(path)
+            connection.request(method, target, body=body or None, headers=headers)
             response = connection.getresponse()
             data = response.read()
             return response.status, list(response.getheaders()), data
@@ -184,7 +185,7 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:
+        def log_message(self, fmt: str, *args: Any) -> None:
             pass
 
         def handle(self) -> None:
@@ -221,10 +222,8 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 if fault is not None and fault.kind == "drop":
                     proxy._record(Seen(method, path, 0, kind))
                     self.close_connection = True
-                    try:
+                    with suppress(OSError):
                         self.connection.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
                     return
                 if fault is not None and fault.kind == "status":
                     self._answer_status(fault)

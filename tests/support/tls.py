@@ -18,6 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _KEY_BITS = 2048
+_CA_KEY_USAGE = dict.fromkeys(
+    ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+     "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"),
+    False,
+) | {"digital_signature": True, "key_cert_sign": True, "crl_sign": True}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -76,13 +81,9 @@ def make_ca(folder: Path, common_name: str = "imagelock test CA") -> KeyPair:
         .serial_number(x509.random_serial_number())
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
-            ),
+            x509.KeyUsage(**_CA_KEY_USAGE),
             critical=True,
-        )  # fmt: skip
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     cert = _validity(builder).sign(key, hashes.SHA256())

@@ -152,7 +152,7 @@ class TokenServer:
 
 def _handler_for(service: TokenServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
+        def log_message(self, fmt: str, *args: Any) -> None:
             pass  # quiet: tests read `service.requests`
 
         def do_GET(self) -> None:
@@ -181,7 +181,7 @@ def _handler_for(service: TokenServer) -> type[BaseHTTPRequestHandler]:
                 return
             self._grant("POST", user, scopes, form.get("service", [None])[0], grant)
 
-        def _basic_user(self) -> str | None | bool:
+        def _basic_user(self) -> str | bool | None:
             """The authenticated user, None without credentials, False for wrong ones."""
             header = self.headers.get("Authorization", "")
             if not header:
