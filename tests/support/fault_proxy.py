@@ -46,6 +46,7 @@ class Fault:
     status: int = 500
     retry_after: str | None = None
     seconds: float = 0.0  # for "hold"
+    strip_digest: bool = False  # also drop Docker-Content-Digest (with "corrupt")
     applied: int = 0
 
     def __post_init__(self) -> None:
@@ -68,6 +69,7 @@ class Seen:
     path: str
     status: int
     fault: str | None
+    at: float = field(default_factory=time.monotonic)  # when the answer (or drop) happened
 
 
 @dataclass
@@ -75,6 +77,7 @@ class FaultProxy:
     upstream: str  # http(s)://host:port of the real registry
     prefix: str = ""
     upstream_ssl: ssl.SSLContext | None = None
+    port: int = 0  # 0: any free port
     faults: list[Fault] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
     in_flight: int = 0
@@ -94,7 +97,7 @@ class FaultProxy:
         return f"http://{self.host}" + (f"/{self.prefix}" if self.prefix else "")
 
     def start(self) -> FaultProxy:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
         server.daemon_threads = True
         server.request_queue_size = 512
         self._server = server
@@ -230,7 +233,10 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                     proxy._record(Seen(method, path, fault.status, kind))
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-                status, answer_headers, data = proxy._forward(method, path, headers, body)
+                try:
+                    status, answer_headers, data = proxy._forward(method, path, headers, body)
+                except OSError:  # upstream gone (a test ended while a request was held)
+                    status, answer_headers, data = 502, [], b""
                 if fault is not None and fault.kind == "corrupt" and data:
                     # Flip one byte in the middle: same size, same headers, other bytes.
                     middle = len(data) // 2
@@ -243,7 +249,8 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                         declared = value
                     if lower in _HOP_BY_HOP:
                         continue
-                    if kind == "strip-digest" and lower == "docker-content-digest":
+                    strip = kind == "strip-digest" or (fault is not None and fault.strip_digest)
+                    if strip and lower == "docker-content-digest":
                         continue
                     self.send_header(name, value)
                 length_out = declared if method == "HEAD" and declared else str(len(data))
