@@ -1,0 +1,286 @@
+"""The build plan, pure: guards (unlocked images, missing platforms, one-architecture pins) and
+what each pin mode adds to the buildx command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from imagelock.build import BuildRequest, invocation_for
+from imagelock.dockerfile import ImageUse, external_images
+from imagelock.errors import ConfigError, LockfileError
+from imagelock.lockfile import Lock, LockEntry
+from imagelock.pinning import BuildPlan, locked_pins, plan_build, with_syntax_override
+from imagelock.platform import parse_platform, parse_platforms
+
+D = {c: "sha256:" + c * 64 for c in "abcdef0123456789"}
+INDEX = "application/vnd.oci.image.index.v1+json"
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+HOST = parse_platform("linux/amd64")
+BOTH = parse_platforms("linux/amd64,linux/arm64")
+
+
+def index(name: str, tag: str | None, digest: str, **platforms: str) -> LockEntry:
+    plats = {k.replace("_", "/"): v for k, v in platforms.items()}
+    return LockEntry(name, tag, digest, INDEX, ("Dockerfile",), plats)
+
+
+RUBY = index("docker.io/library/ruby", "3.3", D["a"], linux_amd64=D["b"], linux_arm64_v8=D["c"])
+GO = index("docker.io/library/golang", "1.22", D["d"], linux_amd64=D["e"], linux_arm64=D["f"])
+SYNTAX = index("docker.io/docker/dockerfile", "1", D["1"], linux_amd64=D["2"], linux_arm64=D["3"])
+LOCK = Lock((RUBY, GO, SYNTAX))
+
+
+def uses_of(text: str, platforms=BOTH, args=None) -> list[ImageUse]:  # type: ignore[no-untyped-def]
+    found = external_images(
+        text, "Dockerfile", build_args=args, target_platforms=platforms, build_platform=HOST
+    )
+    return with_syntax_override(found, args or {}, HOST)
+
+
+def plan(text: str, mode: str = "context", lock: Lock = LOCK, **kw) -> BuildPlan:  # type: ignore[no-untyped-def]
+    pins = locked_pins(uses_of(text, **kw), lock, "images.lock")
+    return plan_build(text, pins, lock, mode=mode, strict=False)  # type: ignore[arg-type]
+
+
+# --- guards ------------------------------------------------------------------------------------
+
+
+def test_an_unlocked_image_is_named_with_its_line_and_the_fix() -> None:
+    with pytest.raises(LockfileError) as err:
+        plan("FROM ruby:3.3\nCOPY --from=node:20 /x /x\n")
+    assert "node:20 (Dockerfile:2)" in str(err.value)
+    assert "imagelock lock" in str(err.value)
+
+
+def test_no_lock_at_all_says_to_run_lock() -> None:
+    with pytest.raises(LockfileError, match="does not exist; run `imagelock lock`"):
+        locked_pins(uses_of("FROM ruby:3.3\n"), None, "images.lock")
+
+
+def test_arm64_is_served_by_an_arm64_v8_entry_and_s390x_is_not() -> None:
+    assert plan("FROM ruby:3.3\n").pins
+    with pytest.raises(LockfileError) as err:
+        plan("FROM ruby:3.3\n", platforms=parse_platforms("linux/s390x"))
+    assert "linux/s390x" in str(err.value)
+    assert "ruby:3.3 (Dockerfile:1)" in str(err.value)
+
+
+def test_a_from_platform_needs_only_that_platform() -> None:
+    amd64_only = index("docker.io/library/tool", "1", D["4"], linux_amd64=D["5"])
+    text = "FROM --platform=linux/amd64 tool:1 AS t\nFROM ruby:3.3\nCOPY --from=t /x /x\n"
+    assert len(plan(text, lock=Lock((RUBY, amd64_only))).pins) == 2
+
+
+def test_a_build_platform_stage_needs_the_builders_platform_only() -> None:
+    amd64_go = index("docker.io/library/golang", "1.22", D["d"], linux_amd64=D["e"])
+    text = "FROM --platform=$BUILDPLATFORM golang:1.22 AS b\nFROM ruby:3.3\nCOPY --from=b /x /x\n"
+    assert len(plan(text, lock=Lock((RUBY, amd64_go))).pins) == 2
+
+
+def test_a_one_architecture_digest_is_refused_for_the_other_platforms() -> None:
+    single = LockEntry(
+        "docker.io/library/ruby", None, D["b"], MANIFEST, ("Dockerfile",), {"linux/amd64": D["b"]}
+    )
+    with pytest.raises(LockfileError) as err:
+        plan(f"FROM ruby@{D['b']}\n", lock=Lock((single,)))
+    message = str(err.value)
+    assert "linux/amd64 image's manifest" in message and "linux/arm64" in message
+    # The platform it is for is fine.
+    assert plan(f"FROM ruby@{D['b']}\n", lock=Lock((single,)), platforms=[HOST]).pins
+
+
+def test_a_syntax_digest_of_another_architecture_is_refused() -> None:
+    arm = LockEntry(
+        "docker.io/docker/dockerfile", None, D["3"], MANIFEST, ("Dockerfile",),
+        {"linux/arm64": D["3"]},
+    )  # fmt: skip
+    with pytest.raises(LockfileError, match="linux/arm64 image's manifest"):
+        plan(f"# syntax=docker/dockerfile@{D['3']}\nFROM ruby:3.3\n", lock=Lock((RUBY, arm)))
+
+
+# --- modes -------------------------------------------------------------------------------------
+
+
+def test_context_mode_keys_are_the_references_as_buildkit_looks_them_up() -> None:
+    text = (
+        "FROM docker.io/library/ruby:3.3 AS a\nFROM ruby:3.3 AS b\n"
+        "COPY --from=golang:1.22 /x /x\nRUN --mount=from=golang:1.22,target=/g true\n"
+    )
+    result = plan(text)
+    # BuildKit looks references up in their familiar form: both spellings are one key.
+    assert dict(result.build_contexts) == {
+        "ruby:3.3": f"docker-image://docker.io/library/ruby@{D['a']}",
+        "golang:1.22": f"docker-image://docker.io/library/golang@{D['d']}",
+    }
+    assert result.dockerfile is None and result.policy is None
+
+
+def test_latest_is_trimmed_from_context_keys() -> None:
+    latest = index("docker.io/library/busybox", "latest", D["6"], linux_amd64=D["7"])
+    result = plan("FROM busybox\n", lock=Lock((latest,)), platforms=[HOST])
+    assert dict(result.build_contexts) == {
+        "busybox": f"docker-image://docker.io/library/busybox@{D['6']}"
+    }
+
+
+def test_the_syntax_image_is_pinned_in_every_mode() -> None:
+    text = "# syntax=docker/dockerfile:1\nARG BASE=ruby:3.3\nFROM ${BASE}\n"
+    pinned = f"docker/dockerfile:1@{D['1']}"
+    for mode in ("context", "build-arg", "policy"):
+        assert ("BUILDKIT_SYNTAX", pinned) in plan(text, mode).build_args, mode
+    rewritten = plan(text, "rewrite").dockerfile
+    assert rewritten is not None and rewritten.startswith(f"# syntax={pinned}\n")
+
+
+def test_rewrite_changes_only_the_image_tokens() -> None:
+    text = (
+        "# escape=\\\n\nfrom   --platform=$BUILDPLATFORM golang:1.22 AS build\r\n"
+        "RUN <<EOF\nFROM ruby:3.3\nEOF\n"
+        "FROM ruby:3.3\nCOPY --from=golang:1.22 \\\n  /src /src\n"
+    )
+    result = plan(text, "rewrite")
+    assert result.dockerfile == (
+        f"# escape=\\\n\nfrom   --platform=$BUILDPLATFORM golang:1.22@{D['d']} AS build\r\n"
+        "RUN <<EOF\nFROM ruby:3.3\nEOF\n"
+        f"FROM ruby:3.3@{D['a']}\nCOPY --from=golang:1.22@{D['d']} \\\n  /src /src\n"
+    )
+
+
+def test_rewrite_refuses_an_image_that_differs_per_platform() -> None:
+    amd = index("docker.io/library/base", "amd64", D["4"], linux_amd64=D["5"])
+    arm = index("docker.io/library/base", "arm64", D["6"], linux_arm64=D["7"])
+    with pytest.raises(ConfigError, match="depends on the platform"):
+        plan("FROM base:${TARGETARCH}\n", "rewrite", lock=Lock((amd, arm)))
+    # Named contexts serve it: one key per platform's reference.
+    assert len(plan("FROM base:${TARGETARCH}\n", lock=Lock((amd, arm))).build_contexts) == 2
+
+
+def test_build_arg_mode_pins_the_arg_a_from_takes_its_image_from() -> None:
+    result = plan("ARG BASE=ruby:3.3\nFROM ${BASE}\n", "build-arg")
+    assert result.build_args == (("BASE", f"ruby:3.3@{D['a']}"),)
+    overridden = plan("ARG BASE=ruby:3.3\nFROM $BASE\n", "build-arg", args={"BASE": "golang:1.22"})
+    assert overridden.build_args == (("BASE", f"golang:1.22@{D['d']}"),)
+    with pytest.raises(ConfigError, match="FROM takes from an ARG"):
+        plan("FROM ruby:3.3\n", "build-arg")
+
+
+def test_policy_mode_converts_every_locked_tag_and_strict_denies_the_rest() -> None:
+    pins = locked_pins(uses_of("FROM ruby:3.3\n"), LOCK, "images.lock")
+    loose = plan_build("FROM ruby:3.3\n", pins, LOCK, mode="policy")
+    assert loose.policy is not None
+    assert {"DENY", "ALLOW"}.isdisjoint(r["action"] for r in loose.policy["rules"])
+    assert {
+        "action": "CONVERT",
+        "selector": {"identifier": "docker-image://docker.io/library/ruby:3.3"},
+        "updates": {"identifier": f"docker-image://docker.io/library/ruby:3.3@{D['a']}"},
+    } in loose.policy["rules"]
+    strict = plan_build("FROM ruby:3.3\n", pins, LOCK, mode="context", strict=True)
+    assert strict.policy is not None and strict.build_contexts
+    rules = strict.policy["rules"]
+    assert rules[0] == {"action": "DENY", "selector": {"identifier": "docker-image://*"}}
+    allowed = {r["selector"]["identifier"] for r in rules if r["action"] == "ALLOW"}
+    assert f"docker-image://docker.io/library/ruby@{D['a']}" in allowed
+
+
+def test_a_reference_already_pinned_in_the_dockerfile_needs_no_injection() -> None:
+    result = plan(f"FROM ruby:3.3@{D['a']}\n")
+    assert result.build_contexts == () and len(result.pins) == 1
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def _invocation(tmp_path: Path, text: str, mode: str = "context", **request):  # type: ignore[no-untyped-def]
+    (tmp_path / "Dockerfile").write_text(text)
+    req = BuildRequest(context=str(tmp_path), pin_mode=mode, **request)  # type: ignore[arg-type]
+    return invocation_for(req, plan(text, mode), tmp_path / "Dockerfile", tmp_path, ["docker"])
+
+
+def test_the_users_options_reach_buildx_with_the_pins(tmp_path: Path) -> None:
+    inv = _invocation(
+        tmp_path, "FROM ruby:3.3\n", tags=("app:1",), platforms=("linux/amd64,linux/arm64",),
+        push=True, build_args=("A=1",), secrets=("id=s,src=f",), labels=("k=v",),
+        cache_from=("type=registry,ref=c",), no_cache=True, extra=("--annotation", "x=y"),
+    )  # fmt: skip
+    argv = inv.buildx
+    assert argv[:3] == ["docker", "buildx", "build"]
+    assert argv[-1] == str(tmp_path) and argv[-3:-1] == ["--annotation", "x=y"]
+    for pair in (
+        ["--tag", "app:1"],
+        ["--platform", "linux/amd64,linux/arm64"],
+        ["--build-arg", "A=1"],
+        ["--build-context", f"ruby:3.3=docker-image://docker.io/library/ruby@{D['a']}"],
+        ["--secret", "id=s,src=f"],
+        ["--label", "k=v"],
+        ["--cache-from", "type=registry,ref=c"],
+    ):
+        i = argv.index(pair[0])
+        assert argv[i : i + 2] == pair
+    assert "--push" in argv and "--no-cache" in argv
+    assert inv.env == {} and inv.files == {}
+
+
+def test_rewrite_mode_points_buildx_at_the_temporary_dockerfile(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\n")
+    req = BuildRequest(context=str(tmp_path), pin_mode="rewrite")
+    inv = invocation_for(
+        req, plan("FROM ruby:3.3\n", "rewrite"), tmp_path / "Dockerfile", work, ["docker"]
+    )
+    assert inv.buildx[inv.buildx.index("--file") + 1] == str(work / "Dockerfile")
+    assert inv.files == {work / "Dockerfile": f"FROM ruby:3.3@{D['a']}\n"}
+
+
+def test_policy_mode_passes_the_policy_file_in_the_childs_environment(tmp_path: Path) -> None:
+    inv = _invocation(tmp_path, "FROM ruby:3.3\n", "policy")
+    (path,) = inv.files
+    assert inv.env == {"EXPERIMENTAL_BUILDKIT_SOURCE_POLICY": str(path)}
+    assert json.loads(inv.files[path])["rules"]
+
+
+def test_reproducible_outputs_rewrite_timestamps_and_drop_provenance(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\n")
+    req = BuildRequest(context=str(tmp_path), reproducible=True, outputs=("type=oci,dest=out.tar",))
+    inv = invocation_for(
+        req, plan("FROM ruby:3.3\n"), tmp_path / "Dockerfile", tmp_path, ["docker"], 1700000000
+    )
+    assert "--output=type=oci,dest=out.tar,rewrite-timestamp=true" in inv.buildx
+    assert "--provenance=false" in inv.buildx
+    assert "SOURCE_DATE_EPOCH=1700000000" in inv.buildx
+
+
+def test_reproducible_push_on_the_docker_driver_goes_through_an_oci_archive(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\n")
+    req = BuildRequest(context=str(tmp_path), reproducible=True, push=True, tags=("reg/app:1",))
+    inv = invocation_for(
+        req, plan("FROM ruby:3.3\n"), tmp_path / "Dockerfile", tmp_path, ["docker"], 1, "docker"
+    )
+    assert f"--output=type=oci,dest={tmp_path / 'image.tar'},rewrite-timestamp=true" in inv.buildx
+    assert inv.after == [
+        ["docker", "load", "--input", str(tmp_path / "image.tar")],
+        ["docker", "push", "reg/app:1"],
+    ]
+    other = invocation_for(
+        req, plan("FROM ruby:3.3\n"), tmp_path / "Dockerfile", tmp_path, ["docker"], 1,
+        "docker-container",
+    )  # fmt: skip
+    assert "--output=type=registry,rewrite-timestamp=true" in other.buildx and not other.after
+
+
+@pytest.mark.parametrize("flag", ["--platform", "-f", "--file", "--build-arg"])
+def test_options_the_guards_depend_on_are_refused_after_the_double_dash(
+    tmp_path: Path, flag: str
+) -> None:
+    from imagelock.build import prepare
+
+    (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\n")
+    from imagelock.lockfile import write_lock
+
+    write_lock(tmp_path / "images.lock", LOCK)
+    req = BuildRequest(context=str(tmp_path), lockfile=tmp_path / "images.lock", extra=(flag, "x"))
+    with pytest.raises(ConfigError, match="bypass the lock checks"):
+        prepare(req)
