@@ -72,6 +72,13 @@ class Seen:
     at: float = field(default_factory=time.monotonic)  # when the answer (or drop) happened
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients hanging up on held or dropped requests is part of the game, not an error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
 @dataclass
 class FaultProxy:
     upstream: str  # http(s)://host:port of the real registry
@@ -97,7 +104,7 @@ class FaultProxy:
         return f"http://{self.host}" + (f"/{self.prefix}" if self.prefix else "")
 
     def start(self) -> FaultProxy:
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
+        server = _QuietServer(("127.0.0.1", self.port), _handler_for(self))
         server.daemon_threads = True
         server.request_queue_size = 512
         self._server = server
