@@ -19,6 +19,7 @@ CACHE_DIR=${IMAGELOCK_TEST_CACHE:-/var/cache/imagelock-test}
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+answers() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" 2>/dev/null; }
 
 step "Provisioning Docker + buildx + registry (scripts/test-env.sh) and .venv"
 as_root bash scripts/test-env.sh
@@ -28,7 +29,7 @@ docker info --format '{{range .RegistryConfig.Mirrors}}{{.}} {{end}}' | grep -q 
   || { echo "demo: the engine does not use http://$REG as docker.io mirror; restart dockerd so /etc/docker/daemon.json applies" >&2; exit 1; }
 
 step "Starting the demo registry on $REG (docker.io's mirror for this engine)"
-if curl -fsS "http://$REG/v2/" >/dev/null 2>&1; then
+if answers "http://$REG/v2/"; then
   echo "demo: something already answers on $REG; stop it first (a previous demo?)" >&2; exit 1
 fi
 rm -rf "$WORK" && mkdir -p "$WORK"
@@ -41,7 +42,8 @@ YML
 docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
 REGISTRY_PID=$!
 trap 'kill $REGISTRY_PID 2>/dev/null || true' EXIT
-for _ in $(seq 50); do curl -fsS "http://$REG/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 50); do answers "http://$REG/v2/" && break; sleep 0.1; done
+answers "http://$REG/v2/" || { cat "$WORK/registry.log" >&2; echo "demo: the registry did not start" >&2; exit 1; }
 
 standin() { # REPO TAG RELEASE-TEXT: push a two-platform stand-in as docker.io/library/REPO:TAG
   local ctx="$WORK/standin-$1"

@@ -131,6 +131,9 @@ if [ -n "$daemon_changed" ] && docker info >/dev/null 2>&1; then
     log "restarting dockerd to apply /etc/docker/daemon.json"
     kill "$(cat "$PIDFILE")"
     for _ in $(seq 1 30); do docker info >/dev/null 2>&1 || break; sleep 1; done
+  elif command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker 2>/dev/null; then
+    log "restarting the docker service to apply /etc/docker/daemon.json"
+    systemctl restart docker
   else
     log "warning: /etc/docker/daemon.json changed; restart dockerd to apply it"
   fi
