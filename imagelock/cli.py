@@ -315,7 +315,7 @@ def lock(
     scope = Scope(settings.root, frozenset(u.path for u in uses) | _scanned(files, settings))
     old = read_lock(settings.lockfile)
     if check:
-        lines = check_lines(reqs, old, scope)
+        lines = check_lines(reqs, old, scope, platforms)
         if old is None:
             lines.insert(0, f"{settings.lockfile} does not exist")
         if lines:
@@ -364,26 +364,41 @@ def update(
             show_default=False,
         ),
     ] = None,
+    platform: PlatformOpt = None,
     lockfile: LockfileOpt = None,
     mirror: MirrorOpt = None,
     insecure_registry: InsecureOpt = None,
     ca_file: CaFileOpt = None,
 ) -> None:
-    """Re-resolve locked entries and show what changed, platform by platform."""
+    """Re-resolve locked entries and show what changed, platform by platform.
+
+    With --platform (or configured platforms), an update that would drop one of those
+    platforms from an entry is refused and the lock is left as it was.
+    """
     from imagelock import report
     from imagelock.lockfile import write_lock
-    from imagelock.resolve import matches, movements, validate_pattern
+    from imagelock.resolve import matches, movements, near_misses, raise_first, validate_pattern
 
     settings = settings_from(
-        ctx, lockfile=lockfile, mirror=mirror, insecure_registry=insecure_registry, ca_file=ca_file
+        ctx,
+        platform or (),
+        lockfile=lockfile,
+        mirror=mirror,
+        insecure_registry=insecure_registry,
+        ca_file=ca_file,
     )
     current = _require_lock(settings)
     patterns = names or []
     for pattern in patterns:
         validate_pattern(pattern)
         if not any(matches(e, pattern) for e in current.entries):
-            raise ImagelockError(f"{pattern!r} matches no entry of {settings.lockfile}")
+            near = near_misses(current.entries, pattern)
+            hint = f" (did you mean {' or '.join(near)}?)" if near else ""
+            raise ImagelockError(f"{pattern!r} matches no entry of {settings.lockfile}{hint}")
     selected = [e for e in current.entries if not patterns or any(matches(e, p) for p in patterns)]
+    for entry in selected:
+        if entry.tag is None:
+            say(settings, f"{report.label(entry)}  locked by digest (no tag to follow); kept")
     pinned = _pinned_in_dockerfiles(selected, settings)
     for entry in selected:
         if entry.key in pinned:
@@ -392,14 +407,40 @@ def update(
                 f"{report.label(entry)}  pinned to {report.short(entry.digest)} in "
                 f"{pinned[entry.key]}; edit the Dockerfile to change it",
             )
-    todo = [e for e in selected if e.key not in pinned]
+    todo = [e for e in selected if e.key not in pinned and e.tag is not None]
     with progress_reporter(settings, "checking") as progress:
-        moves = movements(todo, settings.registry, progress=progress)
+        moves = movements(
+            todo, settings.registry, platforms=_platforms(settings), progress=progress
+        )
+    raise_first([ImagelockError(m) for m in _dropped_platforms(moves, _platforms(settings))])
     by_key = {m.entry.key: m.updated_entry() for m in moves}
     new = current.with_entries(by_key.get(e.key, e) for e in current.entries)
     write_lock(settings.lockfile, new)
     for move in moves:
         say(settings, "\n".join(report.update_lines(move)))
+    taken = sum(1 for move in moves if move.moved)
+    if taken:
+        say(settings, f"{settings.lockfile}: {taken} of {len(moves)} checked tag(s) updated")
+    elif moves:
+        say(settings, f"nothing changed: {settings.lockfile} already has what the tags point to")
+
+
+def _dropped_platforms(moves: Sequence[Any], wanted: Sequence[Platform]) -> list[str]:
+    """Required platforms an update would take away (upstream stopped publishing them)."""
+    from imagelock.platform import find_matching
+
+    problems = []
+    for move in moves:
+        for change in move.platforms:
+            if change.kind == "removed" and any(
+                find_matching(p, [change.platform]) is not None for p in wanted
+            ):
+                problems.append(
+                    f"{move.entry.name}:{move.entry.tag} no longer has a {change.platform} image "
+                    "upstream, a required platform (--platform or configured platforms); "
+                    "nothing was updated"
+                )
+    return problems
 
 
 def _require_lock(settings: Settings) -> Any:
@@ -478,7 +519,7 @@ def outdated(
     stale = [m for m in moves if m.status == "outdated"]
     if stale:
         raise CheckFailed(
-            f"{len(stale)} of {len(moves)} locked tag(s) moved upstream; "
+            f"{len(stale)} of {len(moves)} locked tag(s) outdated; "
             "run `imagelock update NAME` to take them"
         )
 

@@ -255,8 +255,17 @@ def _label(entry: LockEntry) -> str:
 # --- lock --check ------------------------------------------------------------------------------
 
 
-def check_lines(reqs: Sequence[Requirement], lock: Lock | None, scope: Scope) -> list[str]:
-    """What `lock --check` reports, offline: images to add, to prune, and changed sources."""
+def check_lines(
+    reqs: Sequence[Requirement],
+    lock: Lock | None,
+    scope: Scope,
+    platforms: Sequence[Platform] = (),
+) -> list[str]:
+    """What `lock --check` reports, offline: images to add, to prune, and changed sources.
+
+    With `platforms` (the ones `lock --platform` would require), a locked entry that lacks one
+    its uses need is reported too: `lock` with the same platforms would fail on it.
+    """
     lines = []
     for req in reqs:
         entry = reusable(req, lock)
@@ -264,6 +273,8 @@ def check_lines(reqs: Sequence[Requirement], lock: Lock | None, scope: Scope) ->
             pinned = " (pinned to a digest the lock does not have)" if req.pinned else ""
             lines.append(f"+ {req.label}{pinned}, used by {', '.join(req.sources)}: not locked")
             continue
+        if platforms:
+            lines += [f"! {problem}" for problem in missing_platforms([entry], [req], platforms)]
         sources = _sources(req, lock, scope)
         if entry.sources != sources:
             gained = [f"+{s}" for s in sources if s not in entry.sources]
@@ -305,6 +316,18 @@ def split_tag(pattern: str) -> tuple[str, str | None]:
     if sep and "/" not in tail:
         return head, tail
     return pattern, None
+
+
+def near_misses(entries: Iterable[LockEntry], pattern: str) -> list[str]:
+    """Entry names a NAME with a path was probably meant for: `team/ruby` typed for
+    `registry.example.com:5000/team/ruby` (a path alone means Docker Hub's repository)."""
+    name, tag = split_tag(pattern)
+    if "/" not in name:
+        return []
+    suffix = "/" + name.removeprefix("docker.io/").removeprefix("index.docker.io/")
+    return sorted(
+        {e.name for e in entries if e.name.endswith(suffix) and (tag is None or e.tag == tag)}
+    )
 
 
 def validate_pattern(pattern: str) -> None:
