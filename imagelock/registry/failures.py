@@ -71,6 +71,13 @@ def tls_failure(ref: str, where: str, host: str, reason: str) -> TLSFailure:
     )
 
 
+def no_tls(ref: str, where: str, host: str, reason: str) -> TLSFailure:
+    return TLSFailure(
+        f"no TLS connection to {host} ({where}) for {ref}: {one_line(reason)}: if it is a "
+        f"plain-HTTP registry, allow it with --insecure-registry {host}"
+    )
+
+
 def digest_mismatch(
     ref: str, where: str, what: str, actual: str, expected: str, source: str
 ) -> DigestMismatch:

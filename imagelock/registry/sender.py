@@ -25,7 +25,12 @@ from imagelock.registry.endpoints import Endpoint
 from imagelock.registry.hosts import login_command
 from imagelock.registry.options import RegistryOptions
 from imagelock.registry.retry import backoff_delay, is_retryable_status, retry_after_seconds
-from imagelock.registry.tls import certificate_problem, speaks_no_tls, ssl_context
+from imagelock.registry.tls import (
+    certificate_problem,
+    handshake_problem,
+    speaks_no_tls,
+    ssl_context,
+)
 
 log = logging.getLogger("imagelock.registry")
 
@@ -241,6 +246,10 @@ class Sender:
         if problem is not None:
             host = call.endpoint.host
             raise failures.tls_failure(call.ref, call.where, host, problem) from None
+        handshake = handshake_problem(exc)
+        if handshake is not None:
+            # A server that answers the TLS greeting with plain HTTP will do so again.
+            raise failures.no_tls(call.ref, call.where, call.endpoint.host, handshake) from None
         if isinstance(exc, _NOT_TRANSIENT):
             raise failures.unreachable(call.ref, call.where, self._reason(exc), attempts) from None
 

@@ -52,3 +52,21 @@ def speaks_no_tls(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+_CUT_OFF = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+
+
+def handshake_problem(exc: BaseException) -> str | None:
+    """Why a TLS handshake failed for another reason than the certificate (the server speaks
+    plain HTTP on that port, an old protocol, ...), if that is what `exc` is about."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (ssl.SSLCertVerificationError, *_CUT_OFF)):
+            return None  # the certificate's business, or a connection cut off: may pass
+        if isinstance(current, ssl.SSLError):
+            return current.reason or str(current)
+        current = current.__cause__ or current.__context__
+    return None

@@ -85,6 +85,7 @@ class FaultProxy:
     prefix: str = ""
     upstream_ssl: ssl.SSLContext | None = None
     port: int = 0  # 0: any free port
+    bind: str = "127.0.0.1"  # another local address makes it a non-loopback registry
     faults: list[Fault] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
     in_flight: int = 0
@@ -97,14 +98,14 @@ class FaultProxy:
     @property
     def host(self) -> str:
         assert self._server is not None
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        return f"{self.bind}:{self._server.server_address[1]}"
 
     @property
     def url(self) -> str:
         return f"http://{self.host}" + (f"/{self.prefix}" if self.prefix else "")
 
     def start(self) -> FaultProxy:
-        server = _QuietServer(("127.0.0.1", self.port), _handler_for(self))
+        server = _QuietServer((self.bind, self.port), _handler_for(self))
         server.daemon_threads = True
         server.request_queue_size = 512
         self._server = server

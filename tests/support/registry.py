@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -100,7 +101,9 @@ class RegistryProcess:
 
     def _wait_ready(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
-        verify: bool | str = str(self.ca_file) if self.ca_file else not self.tls
+        verify: bool | ssl.SSLContext = not self.tls
+        if self.ca_file:
+            verify = ssl.create_default_context(cafile=str(self.ca_file))
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
