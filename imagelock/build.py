@@ -38,7 +38,7 @@ from imagelock.pinning import (
     plan_build,
     with_syntax_override,
 )
-from imagelock.platform import Platform, host_platform, parse_platforms
+from imagelock.platform import Platform, host_platform, parse_platform, parse_platforms
 
 __all__ = ["POLICY_ENV", "BuildRequest", "Invocation", "build", "prepare"]
 
@@ -115,10 +115,18 @@ class Invocation:
 def build(request: BuildRequest) -> None:
     """Guard, plan and run the build (or print it, with `dry_run`). Raises ImagelockError
     subclasses for the user; BuildFailed carries buildx's exit code."""
-    plan, dockerfile = prepare(request)
+    docker = _find_docker()
+    builder = _inspect_builder(docker, request) if docker is not None else None
+    plan, dockerfile = prepare(request, builder.platform if builder else None)
+    if docker is None:
+        if not request.dry_run:
+            raise ImagelockError(
+                "the docker CLI is not installed or not on PATH; imagelock build runs "
+                "`docker buildx build`"
+            )
+        docker = ["docker"]
     epoch = _source_date_epoch(request) if request.reproducible else None
-    docker = _docker_command(dry_run=request.dry_run)
-    driver = _driver(docker, request) if _needs_driver(request) else None
+    driver = builder.driver if builder else None
     workdir = Path(tempfile.mkdtemp(prefix="imagelock-build-"))  # mode 0700
     try:
         invocation = invocation_for(request, plan, dockerfile, workdir, docker, epoch, driver)
@@ -137,8 +145,14 @@ def build(request: BuildRequest) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def prepare(request: BuildRequest) -> tuple[BuildPlan, Path]:
-    """The guarded plan for a request, and the Dockerfile it is for. No docker involved."""
+def prepare(
+    request: BuildRequest, build_platform: Platform | None = None
+) -> tuple[BuildPlan, Path]:
+    """The guarded plan for a request, and the Dockerfile it is for. No docker involved.
+
+    `build_platform` is the builder's own platform (`$BUILDPLATFORM`, and the target when no
+    --platform is given); this machine's when the builder did not say.
+    """
     context = Path(request.context)
     if request.context == "-" or "://" in request.context or not context.is_dir():
         raise ConfigError(
@@ -151,7 +165,7 @@ def prepare(request: BuildRequest) -> tuple[BuildPlan, Path]:
     text = _read_text(dockerfile)
     args = build_arg_values(request.build_args, os.environ)
     targets = _platforms(request.platforms)
-    here = host_platform()
+    here = build_platform or host_platform()
     uses = external_images(
         text, str(dockerfile), build_args=args, target_platforms=targets, build_platform=here
     )
@@ -395,16 +409,6 @@ def _csv(fields: Sequence[str]) -> str:
     return out.getvalue()
 
 
-def _needs_driver(request: BuildRequest) -> bool:
-    """Whether the builder's driver matters: reproducible image exports differ by driver."""
-    if not request.reproducible:
-        return False
-    if request.push or request.load:
-        return True
-    parsed = (_parse_output(raw) for raw in request.outputs)
-    return any(output is not None and output.type in ("image", "docker") for output in parsed)
-
-
 # --- files ------------------------------------------------------------------------------------
 
 
@@ -448,9 +452,9 @@ def _policy_text(policy: Mapping[str, Any], environ: Mapping[str, str]) -> str:
 # --- docker -----------------------------------------------------------------------------------
 
 
-def _docker_command(*, dry_run: bool) -> list[str]:
+def _find_docker() -> list[str] | None:
     """python-on-whales' docker prefix (its binary lookup; the user's context and config
-    come from the environment, as for `docker` itself)."""
+    come from the environment, as for `docker` itself), or None without a docker CLI."""
     try:
         from python_on_whales.client_config import ClientConfig, ClientNotFoundError
     except ImportError as error:  # pragma: no cover - a broken installation
@@ -458,30 +462,54 @@ def _docker_command(*, dry_run: bool) -> list[str]:
     try:
         return [str(part) for part in ClientConfig().docker_cmd]
     except ClientNotFoundError:
-        if dry_run:
-            return ["docker"]
-        raise ImagelockError(
-            "the docker CLI is not installed or not on PATH; imagelock build runs "
-            "`docker buildx build`"
-        ) from None
+        return None
 
 
-def _driver(docker: Sequence[str], request: BuildRequest) -> str:
-    """The builder's driver (`docker`, `docker-container`, `remote`, ...)."""
+@dataclass(frozen=True)
+class Builder:
+    """What buildx says of the builder that will run the build (it may be remote)."""
+
+    driver: str
+    platform: Platform | None  # its first node's own platform, when buildx lists it
+
+
+def _inspect_builder(docker: Sequence[str], request: BuildRequest) -> Builder | None:
+    """`docker buildx inspect [--bootstrap] [BUILDER]`: the driver, and the platform builds run
+    on. A dry run does not start a stopped builder, and goes on without it if buildx fails."""
     from python_on_whales.exceptions import DockerException
     from python_on_whales.utils import run
 
-    argv = [*docker, "buildx", "inspect", *([request.builder] if request.builder else [])]
+    argv = [*docker, "buildx", "inspect"]
+    argv += [] if request.dry_run else ["--bootstrap"]
+    argv += [request.builder] if request.builder else []
     try:
         output: str = run(argv, capture_stdout=True, capture_stderr=True, return_stderr=False)
     except DockerException as error:
+        if request.dry_run:
+            return None
         detail = (error.stderr or "").strip().splitlines()[-1:] or [f"exit {error.return_code}"]
         raise ImagelockError(f"docker buildx inspect failed: {detail[0]}") from None
+    return parse_inspect(output)
+
+
+def parse_inspect(output: str) -> Builder:
+    """The driver and first node's first platform from `docker buildx inspect` output.
+
+    buildx lists a node's own platform first; a `*` marks platforms set by the user.
+    """
+    fields: dict[str, str] = {}
     for line in output.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "Driver":
-            return value.strip()
-    raise ImagelockError("docker buildx inspect did not say which driver the builder uses")
+        key, colon, value = line.partition(":")
+        if colon and not line.startswith(" "):
+            fields.setdefault(key.strip(), value.strip())
+    if "Driver" not in fields:
+        raise ImagelockError("docker buildx inspect did not say which driver the builder uses")
+    first = fields.get("Platforms", "").split(",")[0].strip().rstrip("*")
+    try:
+        platform = parse_platform(first) if first else None
+    except ImagelockError:
+        platform = None
+    return Builder(fields["Driver"], platform)
 
 
 def _run(argv: Sequence[str], env: Mapping[str, str], what: str) -> None:

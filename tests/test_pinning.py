@@ -284,3 +284,50 @@ def test_options_the_guards_depend_on_are_refused_after_the_double_dash(
     req = BuildRequest(context=str(tmp_path), lockfile=tmp_path / "images.lock", extra=(flag, "x"))
     with pytest.raises(ConfigError, match="bypass the lock checks"):
         prepare(req)
+
+
+# --- the builder -------------------------------------------------------------------------------
+
+REMOTE_ARM64 = """\
+Name:          remote-arm
+Driver:        remote
+Last Activity: 2026-11-29 18:56:10 +0000 UTC
+
+Nodes:
+Name:             remote-arm0
+Endpoint:         tcp://buildkit.example.com:1234
+Status:           running
+BuildKit version: v0.17.0
+Platforms:        linux/arm64*, linux/arm/v7, linux/amd64
+Labels:
+ org.mobyproject.buildkit.worker.executor: oci
+"""
+
+
+def test_the_builders_own_platform_is_what_buildx_inspect_lists_first() -> None:
+    from imagelock.build import Builder, parse_inspect
+
+    assert parse_inspect(REMOTE_ARM64) == Builder("remote", parse_platform("linux/arm64"))
+    inactive = "Name: x\nDriver: docker-container\n\nNodes:\nName: x0\nStatus: inactive\n"
+    assert parse_inspect(inactive) == Builder("docker-container", None)
+
+
+def test_without_platform_a_build_targets_the_builder_not_this_machine(tmp_path: Path) -> None:
+    """A laptop of one architecture driving a remote builder of another: the images the
+    Dockerfile pulls follow the builder's platform."""
+    from imagelock.build import prepare
+    from imagelock.lockfile import write_lock
+
+    amd = index("docker.io/library/base", "amd64", D["4"], linux_amd64=D["5"])
+    arm = index("docker.io/library/base", "arm64", D["6"], linux_arm64=D["7"])
+    write_lock(tmp_path / "images.lock", Lock((amd, arm)))
+    (tmp_path / "Dockerfile").write_text("FROM base:${TARGETARCH}\n")
+    req = BuildRequest(context=str(tmp_path), lockfile=tmp_path / "images.lock")
+    on_arm, _ = prepare(req, parse_platform("linux/arm64"))
+    assert dict(on_arm.build_contexts) == {
+        "base:arm64": f"docker-image://docker.io/library/base@{D['6']}"
+    }
+    on_amd, _ = prepare(req, parse_platform("linux/amd64"))
+    assert dict(on_amd.build_contexts) == {
+        "base:amd64": f"docker-image://docker.io/library/base@{D['4']}"
+    }
