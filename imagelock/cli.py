@@ -688,4 +688,6 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         sys.stderr.close()
         raise SystemExit(1) from None
+    if result == 130:  # Typer turns Ctrl-C into a silent Exit(130); commands return None
+        fail("interrupted", 130)
     raise SystemExit(result if isinstance(result, int) else 0)
