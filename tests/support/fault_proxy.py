@@ -195,6 +195,8 @@ class FaultProxy:
 def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls between header and body
+        wbufsize = 1 << 16  # one write per answer; flushed after each request
 
         def log_message(self, fmt: str, *args: Any) -> None:
             pass
@@ -281,3 +283,27 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
 
     return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m tests.support.fault_proxy UPSTREAM [--hold SECONDS]`: serve in this process
+    (so that a benchmark's client does not share its interpreter), print `host:port`, run until
+    stdin closes."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("upstream")
+    parser.add_argument("--hold", type=float, default=0.0, help="seconds added to each request")
+    parser.add_argument("--path", default="/(manifests|blobs)/")
+    args = parser.parse_args(argv)
+    proxy = FaultProxy(args.upstream).start()
+    if args.hold > 0:
+        proxy.add("hold", args.path, seconds=args.hold, times=None)
+    print(proxy.host, flush=True)
+    sys.stdin.read()
+    proxy.stop()
+
+
+if __name__ == "__main__":
+    main()
