@@ -184,3 +184,32 @@ def test_docker_hub_variant_spelling_is_not_a_change() -> None:
     move = classify(LOCKED, now, [])
     assert move.status == "up-to-date"
     assert move.platforms == ()
+
+
+# --- near misses and --check with platforms ----------------------------------------------------
+
+
+def test_a_path_name_that_matches_nothing_suggests_the_repositories_it_ends() -> None:
+    from imagelock.resolve import near_misses
+
+    entries = (HUB, PRIVATE, RUBOCOP)
+    assert near_misses(entries, "team/ruby") == [PRIVATE.name]
+    assert near_misses(entries, "docker.io/team/ruby") == [PRIVATE.name]
+    assert near_misses(entries, "team/ruby:3.3.0-slim") == [PRIVATE.name]
+    assert near_misses(entries, "team/ruby:9") == []
+    assert near_misses(entries, "ruby") == []  # a bare name already matches by suffix
+
+
+def test_check_reports_a_locked_entry_without_a_required_platform(tmp_path: Path) -> None:
+    lock = Lock((entry("docker.io/library/ruby", "3.3", linux_amd64=D["1"]),))
+    scope = Scope(tmp_path, frozenset({"Dockerfile"}))
+
+    def lines(*platforms: str) -> list[str]:
+        wanted = [parse_platform(p) for p in platforms]
+        found = external_images("FROM ruby:3.3\n", target_platforms=wanted)
+        return check_lines(requirements(found), lock, scope, wanted)
+
+    assert lines("linux/amd64") == []
+    assert lines("linux/amd64", "linux/arm64") == [
+        "! docker.io/library/ruby:3.3 has no linux/arm64 image (it has linux/amd64)"
+    ]
