@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from imagelock.errors import RegistryError
 from imagelock.reference import Reference
-from imagelock.registry.client import RegistryClient
 from imagelock.registry.options import RegistryOptions, mirrors_from_env, parse_mirror
 from imagelock.registry.results import Resolved, Unchanged
+
+if TYPE_CHECKING:
+    import httpx
+
+    from imagelock.registry.client import RegistryClient
 
 __all__ = [
     "RegistryClient",
@@ -29,6 +32,16 @@ __all__ = [
 ]
 
 Outcome = Resolved | Unchanged | RegistryError
+
+
+def __getattr__(name: str) -> Any:
+    # httpx loads only when a registry is really asked: offline commands (scan, lock --check,
+    # a lock with nothing new) never pay for it.
+    if name == "RegistryClient":
+        from imagelock.registry.client import RegistryClient
+
+        return RegistryClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def resolve_many(
@@ -54,6 +67,8 @@ async def _resolve_all(
     progress: Callable[[int, int], None] | None,
     transport: httpx.AsyncBaseTransport | None,
 ) -> dict[Reference, Outcome]:
+    from imagelock.registry.client import RegistryClient
+
     unique = list(dict.fromkeys(refs))
     out: dict[Reference, Outcome] = {}
     async with RegistryClient(options, transport) as client:
