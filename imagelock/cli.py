@@ -518,9 +518,17 @@ def outdated(
         typer.echo(report.outdated_table(moves))
     stale = [m for m in moves if m.status == "outdated"]
     if stale:
+        # A tag a Dockerfile pins itself (`FROM x:1@sha256:...`) is not for `update` to move.
+        pinned = _pinned_in_dockerfiles([m.entry for m in stale], settings)
+        advice = []
+        if len(pinned) < len(stale):
+            advice.append("run `imagelock update NAME` to take them")
+        advice += [
+            f"{name}:{tag} is pinned in {where}: edit the digest there"
+            for (name, tag), where in sorted(pinned.items())
+        ]
         raise CheckFailed(
-            f"{len(stale)} of {len(moves)} locked tag(s) outdated; "
-            "run `imagelock update NAME` to take them"
+            f"{len(stale)} of {len(moves)} locked tag(s) outdated; " + "; ".join(advice)
         )
 
 

@@ -415,3 +415,25 @@ def test_progress_on_a_terminal_and_nothing_but_results_on_a_pipe(
     assert run.stdout.splitlines()[-1] == "images.lock: 5 image(s), 5 resolved, unchanged"
     quiet = cli("-q", "lock", "--upgrade")
     assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+
+
+# --- tags a Dockerfile pins itself ------------------------------------------------------------
+
+
+def test_a_tag_pinned_in_a_dockerfile_is_reported_with_where_to_edit_it(
+    cli: CliRunner, images: ImageFactory, repo: str, tmp_path: Path
+) -> None:
+    """`update` leaves a Dockerfile's own pin alone, so `outdated` must not send a bot to run
+    `update` for it forever: it says where the digest is written."""
+    first = images.push_base(f"{repo}/pinned", "1")
+    write_files(tmp_path, {"Dockerfile": f"FROM {first.reference}@{first.digest}\n"})
+    assert cli("lock").returncode == 0
+    images.repush(f"{repo}/pinned", "1")
+
+    proc = cli("outdated")
+    assert_one_line_error(proc, 1, "pinned in Dockerfile:1", "edit the digest there")
+    assert "imagelock update" not in proc.stderr
+    update = cli("update")
+    assert update.returncode == 0, update.stderr
+    assert "edit the Dockerfile" in update.stdout
+    assert locked(tmp_path, name_of(first), "1").digest == first.digest
