@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from imagelock.dockerfile import external_images
+from imagelock.dockerfile import ImageUse, external_images
 from imagelock.errors import BuildFailed, ConfigError, DockerfileError, ImagelockError
-from imagelock.lockfile import read_lock
+from imagelock.lockfile import Lock, read_lock
 from imagelock.pinning import (
     BuildPlan,
     PinMode,
@@ -39,6 +39,7 @@ from imagelock.pinning import (
     with_syntax_override,
 )
 from imagelock.platform import Platform, host_platform, parse_platform, parse_platforms
+from imagelock.reference import parse_reference
 
 __all__ = ["POLICY_ENV", "BuildRequest", "Invocation", "build", "prepare"]
 
@@ -171,6 +172,15 @@ def prepare(
     )
     uses = with_syntax_override(uses, args, here)
     lock = read_lock(request.lockfile)
+    # `-- --build-context assets=./dir` serves `COPY --from=assets` from the user's own
+    # context: BuildKit pulls no image for it, so the lock need not have one. (A context for
+    # a locked image is refused by _check_extra below.)
+    own = _own_context_keys(request.extra)
+    uses = [
+        use
+        for use in uses
+        if use.ref.buildkit_key() not in own or (lock is not None and _locked(use, lock))
+    ]
     pins = locked_pins(uses, lock, str(request.lockfile))
     plan = plan_build(text, pins, lock, mode=request.pin_mode, strict=request.strict)
     _check_extra(request.extra, plan)
@@ -256,24 +266,50 @@ def _platforms(values: Sequence[str]) -> list[Platform]:
 
 
 def _check_extra(extra: Sequence[str], plan: BuildPlan) -> None:
-    """Refuse pass-through options that would change what the guards checked."""
-    pinned = {key for key, _ in plan.build_contexts}
-    for index, arg in enumerate(extra):
-        name, equals, value = arg.partition("=")
-        if name in _ANALYSED_FLAGS:
+    """Refuse pass-through options that would change what the guards checked: the options
+    that decide what the Dockerfile pulls, and a named context for a locked image (it would
+    replace the locked digest in any pin mode)."""
+    for arg in extra:
+        name = arg.partition("=")[0]
+        attached_file = arg.startswith("-f") and not arg.startswith("--") and len(arg) > 2
+        if name in _ANALYSED_FLAGS or attached_file:
+            shown = "-f" if attached_file else name
             raise ConfigError(
-                f"{name} after `--` would bypass the lock checks; give it as an imagelock "
+                f"{shown} after `--` would bypass the lock checks; give it as an imagelock "
                 "build option (before `--`)"
             )
+    locked = {pin.use.ref.buildkit_key() for pin in plan.pins}
+    replaced = sorted(_own_context_keys(extra) & locked)
+    if replaced:
+        raise ConfigError(
+            f"--build-context {replaced[0]} after `--` would replace the locked image "
+            f"{replaced[0]}; change the Dockerfile or the lock instead"
+        )
+
+
+def _own_context_keys(extra: Sequence[str]) -> set[str]:
+    """The keys of the named contexts given after `--`, as BuildKit looks them up."""
+    keys: set[str] = set()
+    for index, arg in enumerate(extra):
+        name, equals, value = arg.partition("=")
         if name == "--build-context":
             if not equals:
                 value = extra[index + 1] if index + 1 < len(extra) else ""
-            key = value.partition("=")[0]
-            if key in pinned:
-                raise ConfigError(
-                    f"--build-context {key} after `--` conflicts with the locked image "
-                    "imagelock pins under that name"
-                )
+            keys.add(_context_key(value.partition("=")[0]))
+    return keys
+
+
+def _locked(use: ImageUse, lock: Lock) -> bool:
+    ref = use.ref
+    return lock.get(ref.name, ref.effective_tag, ref.digest) is not None
+
+
+def _context_key(key: str) -> str:
+    """A --build-context key in the form BuildKit looks references up by, when it is one."""
+    try:
+        return parse_reference(key).buildkit_key()
+    except ImagelockError:
+        return key  # a stage name or another key that is no image reference
 
 
 def _source_date_epoch(request: BuildRequest) -> int:
@@ -436,7 +472,8 @@ def _copy_dockerignore(dockerfile: Path, plan: BuildPlan, workdir: Path) -> None
 
 def _policy_text(policy: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     """The policy file: the rules of a policy the user already set in the environment first,
-    then imagelock's (the last matching ALLOW/DENY wins, so the lock's verdicts stand)."""
+    then imagelock's, then the user's DENY rules again. The last matching ALLOW/DENY wins, so
+    the lock's ALLOWs stand over a broad deny, yet never over a denial the user wrote."""
     rules: list[Any] = []
     existing = environ.get(POLICY_ENV)
     if existing:
@@ -445,7 +482,8 @@ def _policy_text(policy: Mapping[str, Any], environ: Mapping[str, str]) -> str:
             rules = list(data.get("rules", []))
         except (OSError, ValueError, AttributeError, TypeError) as error:
             raise ConfigError(f"{POLICY_ENV}={existing}: cannot read the policy: {error}") from None
-    rules += list(policy["rules"])
+    denials = [r for r in rules if isinstance(r, dict) and str(r.get("action")).upper() == "DENY"]
+    rules += list(policy["rules"]) + denials
     return json.dumps({"rules": rules}, indent=2) + "\n"
 
 
@@ -489,7 +527,12 @@ def _inspect_builder(docker: Sequence[str], request: BuildRequest) -> Builder | 
             return None
         detail = (error.stderr or "").strip().splitlines()[-1:] or [f"exit {error.return_code}"]
         raise ImagelockError(f"docker buildx inspect failed: {detail[0]}") from None
-    return parse_inspect(output)
+    try:
+        return parse_inspect(output)
+    except ImagelockError:
+        if request.dry_run:
+            return None
+        raise
 
 
 def parse_inspect(output: str) -> Builder:
@@ -502,7 +545,9 @@ def parse_inspect(output: str) -> Builder:
         key, colon, value = line.partition(":")
         if colon and not line.startswith(" "):
             fields.setdefault(key.strip(), value.strip())
-    if "Driver" not in fields:
+    if fields.get("Error"):
+        raise ImagelockError(f"docker buildx: {fields['Error']}")
+    if not fields.get("Driver"):
         raise ImagelockError("docker buildx inspect did not say which driver the builder uses")
     first = fields.get("Platforms", "").split(",")[0].strip().rstrip("*")
     try:

@@ -630,6 +630,11 @@ def build(
     from imagelock.build import build as run_build
 
     settings = settings_from(ctx, lockfile=lockfile)
+    if extra and not extra[0].startswith("-"):
+        raise ConfigError(
+            f"unexpected argument {extra[0]!r} after CONTEXT {context!r}: one build context; "
+            "buildx options that imagelock does not take go after `--`"
+        )
     if source_date_epoch is not None and not reproducible:
         raise ConfigError("--source-date-epoch only applies with --reproducible")
     request = BuildRequest(

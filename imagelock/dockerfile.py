@@ -146,6 +146,14 @@ def external_images(
     return sorted(merged.values(), key=_order)
 
 
+def stage_names(text: str, path: str = "Dockerfile") -> frozenset[str]:
+    """The stage names of a Dockerfile (`FROM ... AS name`), lower-cased as BuildKit has them.
+
+    A named build context whose key is one of these replaces that stage, not an image.
+    """
+    return _Dockerfile.read(text, path).stage_names
+
+
 def _order(use: ImageUse) -> tuple[int, int, int, str]:
     return (use.line, _KIND_ORDER[use.kind], use.span[0] if use.span else -1, use.reference)
 

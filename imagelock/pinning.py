@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from imagelock.dockerfile import AUTOMATIC_ARGS, ImageUse
+from imagelock.dockerfile import AUTOMATIC_ARGS, ImageUse, stage_names
 from imagelock.errors import ConfigError, InvalidReference, LockfileError
 from imagelock.lockfile import Lock, LockEntry
 from imagelock.platform import Platform, find_matching, parse_platform
@@ -179,7 +179,7 @@ def plan_build(
     args: list[tuple[str, str]] = []
     dockerfile: str | None = None
     if mode == "context":
-        contexts = _named_contexts(images)
+        contexts = _named_contexts(images, stage_names(text, pins[0].use.path if pins else ""))
     elif mode == "rewrite":
         dockerfile = rewrite(
             text, [pin for pin in to_inject if pin.use.kind != "syntax" or pin.use.span]
@@ -224,7 +224,7 @@ def rewrite(text: str, pins: Sequence[Pin]) -> str:
         unwritable.append("the image depends on the platform at " + ", ".join(varying))
     if unwritable:
         raise ConfigError(
-            f"--pin-mode rewrite cannot rewrite {_listing(unwritable)}; "
+            f"--pin-mode rewrite cannot rewrite: {_listing(unwritable)}; "
             "use --pin-mode context (the default)"
         )
     out: list[str] = []
@@ -316,12 +316,22 @@ def _platform_problems(pin: Pin, lock_name: str) -> list[str]:
 # --- the modes --------------------------------------------------------------------------------
 
 
-def _named_contexts(pins: Sequence[Pin]) -> tuple[tuple[str, str], ...]:
+def _named_contexts(pins: Sequence[Pin], stages: frozenset[str]) -> tuple[tuple[str, str], ...]:
     """One named context per reference as written: BuildKit looks up each FROM, COPY --from
-    and --mount from= by its own key, so `localhost:5000/x` and `127.0.0.1:5000/x` are two."""
+    and --mount from= by its own key, so `localhost:5000/x` and `127.0.0.1:5000/x` are two.
+
+    A key that is also a stage's name (`FROM node AS node`) would replace the whole stage, its
+    own instructions unrun, so it is refused rather than built wrong."""
     contexts: dict[str, str] = {}
     for pin in pins:
-        contexts.setdefault(pin.use.ref.buildkit_key(), pin.image)
+        key = pin.use.ref.buildkit_key()
+        if key.lower() in stages:
+            raise ConfigError(
+                f"{_describe(pin.use)}: a stage is also named {key!r}, and a named build "
+                "context for the image would replace that stage; use --pin-mode rewrite or "
+                "policy, or rename the stage"
+            )
+        contexts.setdefault(key, pin.image)
     return tuple(contexts.items())
 
 

@@ -52,3 +52,18 @@ def test_build_with_a_broken_lock_names_the_problem(cli: CliRunner, tmp_path: Pa
 def test_source_date_epoch_needs_reproducible(cli: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\n")
     assert_one_line_error(cli("build", "--source-date-epoch", "1", "."), 2, "--reproducible")
+
+
+def test_a_second_positional_argument_must_follow_the_double_dash(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\n")
+    assert_one_line_error(cli("build", ".", "extra"), 2, "'extra'", "after `--`")
+
+
+def test_an_unreachable_docker_daemon_is_one_line_before_any_build(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\n")
+    proc = cli("build", ".", env={"DOCKER_HOST": "tcp://127.0.0.1:1"})
+    assert_one_line_error(proc, 2, "Cannot connect to the Docker daemon")

@@ -3,6 +3,7 @@ what each pin mode adds to the buildx command line."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -331,3 +332,96 @@ def test_without_platform_a_build_targets_the_builder_not_this_machine(tmp_path:
     assert dict(on_amd.build_contexts) == {
         "base:amd64": f"docker-image://docker.io/library/base@{D['4']}"
     }
+
+
+# --- what the review found ---------------------------------------------------------------------
+
+
+def test_a_stage_named_like_an_image_is_refused_in_context_mode_and_rewritten_otherwise() -> None:
+    """`--build-context busybox=...` would replace the stage `busybox`, its RUN unrun."""
+    latest = index("docker.io/library/busybox", "latest", D["6"], linux_amd64=D["7"])
+    lock = Lock((latest, RUBY))
+    text = "FROM busybox AS busybox\nRUN echo hi > /hi\nFROM ruby:3.3\nCOPY --from=busybox /hi /\n"
+    with pytest.raises(ConfigError, match="stage is also named 'busybox'"):
+        plan(text, lock=lock, platforms=[HOST])
+    rewritten = plan(text, "rewrite", lock=lock, platforms=[HOST]).dockerfile
+    assert rewritten is not None
+    assert rewritten.startswith(f"FROM busybox:latest@{D['6']} AS busybox\n")
+    assert rewritten.endswith("COPY --from=busybox /hi /\n")
+
+
+@pytest.mark.parametrize("mode", ["context", "rewrite", "policy", "build-arg"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ("--build-context", "ruby:3.3=docker-image://evil:1"),
+        ("--build-context=ruby:3.3=docker-image://evil:1",),
+        ("--build-context", "docker.io/library/ruby:3.3=docker-image://evil:1"),
+        ("-fOther.Dockerfile",),
+    ],
+)
+def test_pass_through_options_cannot_replace_a_locked_image(
+    tmp_path: Path, mode: str, extra: tuple[str, ...]
+) -> None:
+    from imagelock.build import prepare
+    from imagelock.lockfile import write_lock
+
+    text = "ARG BASE=ruby:3.3\nFROM ${BASE}\n"
+    (tmp_path / "Dockerfile").write_text(text)
+    write_lock(tmp_path / "images.lock", LOCK)
+    req = BuildRequest(
+        context=str(tmp_path),
+        lockfile=tmp_path / "images.lock",
+        pin_mode=mode,  # type: ignore[arg-type]
+        platforms=("linux/amd64",),
+        extra=extra,
+    )
+    with pytest.raises(ConfigError, match="after `--`"):
+        prepare(req)
+
+
+def test_other_named_contexts_pass_through(tmp_path: Path) -> None:
+    from imagelock.build import prepare
+    from imagelock.lockfile import write_lock
+
+    (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\nCOPY --from=assets / /\n")
+    write_lock(tmp_path / "images.lock", LOCK)
+    req = BuildRequest(
+        context=str(tmp_path),
+        lockfile=tmp_path / "images.lock",
+        platforms=("linux/amd64",),
+        extra=("--build-context", "assets=./assets"),
+    )
+    plan_, _ = prepare(req)  # BuildKit serves `assets` from the user's folder: no image
+    assert [pin.use.reference for pin in plan_.pins] == ["ruby:3.3"]
+    without = dataclasses.replace(req, extra=())
+    with pytest.raises(LockfileError, match="assets"):  # without it, `assets` is an image
+        prepare(without)
+
+
+def test_strict_keeps_the_users_own_denials_in_force(tmp_path: Path) -> None:
+    from imagelock.build import _policy_text
+
+    user = tmp_path / "org-policy.json"
+    deny = {"action": "DENY", "selector": {"identifier": "docker-image://docker.io/library/ruby*"}}
+    user.write_text(json.dumps({"rules": [deny]}))
+    pins = locked_pins(uses_of("FROM ruby:3.3\n"), LOCK, "images.lock")
+    strict = plan_build("FROM ruby:3.3\n", pins, LOCK, mode="context", strict=True)
+    assert strict.policy is not None
+    rules = json.loads(
+        _policy_text(strict.policy, {"EXPERIMENTAL_BUILDKIT_SOURCE_POLICY": str(user)})
+    )["rules"]
+    assert rules[0] == deny and rules[-1] == deny  # last matching ALLOW/DENY wins
+
+
+def test_a_builder_buildx_cannot_reach_is_one_clear_error() -> None:
+    from imagelock.build import parse_inspect
+    from imagelock.errors import ImagelockError
+
+    unreachable = (
+        "Name:          default\nDriver:        \n"
+        "Error:         Cannot connect to the Docker daemon at tcp://127.0.0.1:1. "
+        "Is the docker daemon running?\n"
+    )
+    with pytest.raises(ImagelockError, match="Cannot connect to the Docker daemon"):
+        parse_inspect(unreachable)
