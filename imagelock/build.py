@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from imagelock.dockerfile import ImageUse, external_images
+from imagelock.dockerfile import ImageUse, context_key, external_images
 from imagelock.errors import BuildFailed, ConfigError, DockerfileError, ImagelockError
 from imagelock.lockfile import Lock, read_lock
 from imagelock.pinning import (
@@ -39,7 +39,6 @@ from imagelock.pinning import (
     with_syntax_override,
 )
 from imagelock.platform import Platform, host_platform, parse_platform, parse_platforms
-from imagelock.reference import parse_reference
 
 __all__ = ["POLICY_ENV", "BuildRequest", "Invocation", "build", "prepare"]
 
@@ -87,6 +86,7 @@ class BuildRequest:
     no_cache: bool = False
     pull: bool = False
     labels: tuple[str, ...] = ()
+    build_contexts: tuple[str, ...] = ()  # NAME=SOURCE, as buildx takes them
     extra: tuple[str, ...] = ()
     pin_mode: PinMode = "context"
     strict: bool = False
@@ -175,7 +175,7 @@ def prepare(
     # `-- --build-context assets=./dir` serves `COPY --from=assets` from the user's own
     # context: BuildKit pulls no image for it, so the lock need not have one. (A context for
     # a locked image is refused by _check_extra below.)
-    own = _own_context_keys(request.extra)
+    own = _own_context_keys(request)
     uses = [
         use
         for use in uses
@@ -183,7 +183,7 @@ def prepare(
     ]
     pins = locked_pins(uses, lock, str(request.lockfile))
     plan = plan_build(text, pins, lock, mode=request.pin_mode, strict=request.strict)
-    _check_extra(request.extra, plan)
+    _check_extra(request, plan)
     return plan, dockerfile
 
 
@@ -222,7 +222,8 @@ def invocation_for(
     _add(argv, "--target", [request.target] if request.target else [])
     kept = [arg for arg in request.build_args if arg.partition("=")[0] not in injected]
     _add(argv, "--build-arg", [*kept, *(f"{key}={value}" for key, value in injected.items())])
-    _add(argv, "--build-context", [f"{key}={value}" for key, value in plan.build_contexts])
+    pinned = [f"{key}={value}" for key, value in plan.build_contexts]
+    _add(argv, "--build-context", [*pinned, *request.build_contexts])
     _add(argv, "--label", request.labels)
     _add(argv, "--secret", request.secrets)
     _add(argv, "--ssh", request.ssh)
@@ -265,11 +266,11 @@ def _platforms(values: Sequence[str]) -> list[Platform]:
     return platforms
 
 
-def _check_extra(extra: Sequence[str], plan: BuildPlan) -> None:
+def _check_extra(request: BuildRequest, plan: BuildPlan) -> None:
     """Refuse pass-through options that would change what the guards checked: the options
     that decide what the Dockerfile pulls, and a named context for a locked image (it would
     replace the locked digest in any pin mode)."""
-    for arg in extra:
+    for arg in request.extra:
         name = arg.partition("=")[0]
         attached_file = arg.startswith("-f") and not arg.startswith("--") and len(arg) > 2
         if name in _ANALYSED_FLAGS or attached_file:
@@ -279,37 +280,31 @@ def _check_extra(extra: Sequence[str], plan: BuildPlan) -> None:
                 "build option (before `--`)"
             )
     locked = {pin.use.ref.buildkit_key() for pin in plan.pins}
-    replaced = sorted(_own_context_keys(extra) & locked)
+    replaced = sorted(_own_context_keys(request) & locked)
     if replaced:
         raise ConfigError(
-            f"--build-context {replaced[0]} after `--` would replace the locked image "
-            f"{replaced[0]}; change the Dockerfile or the lock instead"
+            f"--build-context {replaced[0]} would replace the locked image {replaced[0]}; "
+            "change the Dockerfile or the lock instead"
         )
 
 
-def _own_context_keys(extra: Sequence[str]) -> set[str]:
-    """The keys of the named contexts given after `--`, as BuildKit looks them up."""
-    keys: set[str] = set()
+def _own_context_keys(request: BuildRequest) -> set[str]:
+    """The keys of the user's named contexts (--build-context, before or after `--`), as
+    BuildKit looks them up."""
+    keys = {context_key(value.partition("=")[0]) for value in request.build_contexts}
+    extra = request.extra
     for index, arg in enumerate(extra):
         name, equals, value = arg.partition("=")
         if name == "--build-context":
             if not equals:
                 value = extra[index + 1] if index + 1 < len(extra) else ""
-            keys.add(_context_key(value.partition("=")[0]))
+            keys.add(context_key(value.partition("=")[0]))
     return keys
 
 
 def _locked(use: ImageUse, lock: Lock) -> bool:
     ref = use.ref
     return lock.get(ref.name, ref.effective_tag, ref.digest) is not None
-
-
-def _context_key(key: str) -> str:
-    """A --build-context key in the form BuildKit looks references up by, when it is one."""
-    try:
-        return parse_reference(key).buildkit_key()
-    except ImagelockError:
-        return key  # a stage name or another key that is no image reference
 
 
 def _source_date_epoch(request: BuildRequest) -> int:

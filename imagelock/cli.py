@@ -108,6 +108,19 @@ PathsArg = Annotated[
     ),
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
+ContextOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--build-context",
+        metavar="NAME[=SOURCE]",
+        help="A named build context the builds are given (repeatable): NAME is served by it, "
+        "not pulled as an image.",
+    ),
+]
+
+
+def context_names(values: Sequence[str] | None) -> list[str]:
+    return [value.partition("=")[0] for value in values or [] if value.partition("=")[0]]
 
 
 @app.callback()
@@ -244,6 +257,7 @@ def scan(
     platform: PlatformOpt = None,
     output_format: FormatOpt = Format.table,
     lockfile: LockfileOpt = None,
+    build_context: ContextOpt = None,
 ) -> None:
     """List the external images the Dockerfiles use (FROM, COPY --from, RUN --mount, # syntax=)."""
     from imagelock import report
@@ -252,7 +266,11 @@ def scan(
     settings = settings_from(ctx, platform or (), lockfile=lockfile)
     files = _dockerfiles(paths)
     uses = scan_files(
-        files, Path.cwd(), build_args=parse_build_args(build_arg), platforms=_platforms(settings)
+        files,
+        Path.cwd(),
+        build_args=parse_build_args(build_arg),
+        platforms=_platforms(settings),
+        contexts=context_names(build_context),
     )
     if output_format is Format.json:
         typer.echo(report.scan_json(uses))
@@ -276,6 +294,7 @@ def lock(
     ] = False,
     platform: PlatformOpt = None,
     build_arg: BuildArgOpt = None,
+    build_context: ContextOpt = None,
     lockfile: LockfileOpt = None,
     mirror: MirrorOpt = None,
     insecure_registry: InsecureOpt = None,
@@ -309,7 +328,11 @@ def lock(
     files = _dockerfiles(paths)
     platforms = _platforms(settings)
     uses = scan_files(
-        files, settings.root, build_args=parse_build_args(build_arg), platforms=platforms
+        files,
+        settings.root,
+        build_args=parse_build_args(build_arg),
+        platforms=platforms,
+        contexts=context_names(build_context),
     )
     reqs = requirements(uses)
     scope = Scope(settings.root, frozenset(u.path for u in uses) | _scanned(files, settings))
@@ -575,6 +598,15 @@ def build(
     ] = None,
     target: Annotated[str | None, _many("Stage to build.", "--target")] = None,
     build_arg: BuildArgOpt = None,
+    build_context: Annotated[
+        list[str] | None,
+        _many(
+            "Named build context (NAME=SOURCE, repeatable), as buildx takes it; one that "
+            "would replace a locked image is refused.",
+            "--build-context",
+            metavar="NAME=SOURCE",
+        ),
+    ] = None,
     secret: Annotated[
         list[str] | None, _many("Secret for the build (buildx syntax).", "--secret")
     ] = None,
@@ -657,6 +689,7 @@ def build(
         no_cache=no_cache,
         pull=pull,
         labels=tuple(label or ()),
+        build_contexts=tuple(build_context or ()),
         extra=tuple(extra or ()),
         pin_mode=pin_mode.value,
         strict=strict,

@@ -13,7 +13,7 @@ Pure apart from `analyse_file`, which reads the file.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, Literal
@@ -144,6 +144,23 @@ def external_images(
                 use = _with_platforms(earlier, earlier.needed_platforms | use.needed_platforms)
             merged[key] = use
     return sorted(merged.values(), key=_order)
+
+
+def context_key(name: str) -> str:
+    """A named build context's key (`--build-context NAME=...`) as BuildKit looks references
+    up: the familiar form when NAME is an image reference (`docker.io/library/ruby:3.3` is
+    `ruby:3.3`), else NAME itself (a stage-like name)."""
+    try:
+        return parse_reference(name).buildkit_key()
+    except InvalidReference:
+        return name
+
+
+def without_contexts(uses: Iterable[ImageUse], contexts: Iterable[str]) -> list[ImageUse]:
+    """The uses left once named build contexts serve some: BuildKit pulls no image for
+    `COPY --from=assets` when the build has `--build-context assets=./dir`."""
+    keys = {context_key(name) for name in contexts}
+    return [use for use in uses if use.ref.buildkit_key() not in keys]
 
 
 def stage_names(text: str, path: str = "Dockerfile") -> frozenset[str]:

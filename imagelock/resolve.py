@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from imagelock.dockerfile import ImageUse, analyse_file
+from imagelock.dockerfile import ImageUse, analyse_file, without_contexts
 from imagelock.errors import DockerfileError, ImagelockError, RegistryError
 from imagelock.lockfile import Lock, LockEntry, PlatformChange, platform_changes
 from imagelock.platform import Platform, find_matching, parse_platform
@@ -67,8 +67,10 @@ def scan_files(
     *,
     build_args: Mapping[str, str] | None = None,
     platforms: Sequence[Platform] = (),
+    contexts: Sequence[str] = (),
 ) -> list[ImageUse]:
-    """Every external image use of `dockerfiles`, named by their path relative to `root`."""
+    """Every external image use of `dockerfiles`, named by their path relative to `root`;
+    references that the named build `contexts` serve are no images to lock."""
     uses: list[ImageUse] = []
     for dockerfile in dockerfiles:
         uses += analyse_file(
@@ -77,7 +79,7 @@ def scan_files(
             target_platforms=platforms,
             display_path=source_path(dockerfile, root),
         )
-    return uses
+    return without_contexts(uses, contexts)
 
 
 def requirements(uses: Iterable[ImageUse]) -> list[Requirement]:

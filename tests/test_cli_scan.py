@@ -174,3 +174,12 @@ def test_folder_without_dockerfiles_is_one_line_error(cli: CliRunner, tmp_path: 
 def test_syntax_error_is_one_line_error(cli: CliRunner, tmp_path: Path) -> None:
     write_files(tmp_path, {"Dockerfile": "FROM alpine\nRUN <<EOF\necho never ends\n"})
     assert_one_line_error(cli("scan"), 2, "Dockerfile:2", "heredoc")
+
+
+def test_a_named_build_context_is_not_an_image_to_scan(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\nCOPY --from=assets / /\n")
+    every = json.loads(cli("scan", "--format", "json").stdout)
+    assert [u["name"] for u in every] == ["docker.io/library/ruby", "docker.io/library/assets"]
+    proc = cli("scan", "--format", "json", "--build-context", "assets=./web/dist")
+    assert proc.returncode == 0, proc.stderr
+    assert [u["name"] for u in json.loads(proc.stdout)] == ["docker.io/library/ruby"]

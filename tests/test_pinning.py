@@ -376,7 +376,7 @@ def test_pass_through_options_cannot_replace_a_locked_image(
         platforms=("linux/amd64",),
         extra=extra,
     )
-    with pytest.raises(ConfigError, match="after `--`"):
+    with pytest.raises(ConfigError, match=r"after `--`|would replace the locked image"):
         prepare(req)
 
 
@@ -425,3 +425,29 @@ def test_a_builder_buildx_cannot_reach_is_one_clear_error() -> None:
     )
     with pytest.raises(ImagelockError, match="Cannot connect to the Docker daemon"):
         parse_inspect(unreachable)
+
+
+def test_a_first_class_build_context_serves_its_name_and_reaches_buildx(tmp_path: Path) -> None:
+    from imagelock.build import prepare
+    from imagelock.lockfile import write_lock
+
+    (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\nCOPY --from=assets / /\n")
+    write_lock(tmp_path / "images.lock", LOCK)
+    req = BuildRequest(
+        context=str(tmp_path),
+        lockfile=tmp_path / "images.lock",
+        platforms=("linux/amd64",),
+        build_contexts=("assets=./assets",),
+    )
+    plan_, dockerfile = prepare(req)
+    argv = invocation_for(req, plan_, dockerfile, tmp_path, ["docker"]).buildx
+    contexts = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--build-context"]
+    assert contexts == [
+        f"ruby:3.3=docker-image://docker.io/library/ruby@{D['a']}",
+        "assets=./assets",
+    ]
+    clash = dataclasses.replace(
+        req, build_contexts=(*req.build_contexts, "ruby:3.3=docker-image://evil:1")
+    )
+    with pytest.raises(ConfigError, match=r"would replace the locked image ruby:3\.3"):
+        prepare(clash)

@@ -296,3 +296,29 @@ def test_dry_run_prints_the_buildx_command_and_builds_nothing(
     assert f"--build-context {base.reference}=docker-image://{name}@{base.digest}" in proc.stdout
     assert "buildx build" in proc.stdout
     assert read_lock(tmp_path / "images.lock") is not None
+
+
+def test_a_named_context_of_the_users_own_serves_copy_from_without_a_lock_entry(
+    cli: CliRunner, images: ImageFactory, repo: str, tmp_path: Path
+) -> None:
+    base = images.push_base(f"{repo}/base", "1")
+    write_files(
+        tmp_path,
+        {
+            "app/Dockerfile": f"FROM {base.reference}\nCOPY --from=assets / /assets/\n"
+            "RUN test -f /assets/site.css\n",
+            "web/dist/site.css": "body {}\n",
+        },
+    )
+    # Without saying that `assets` is a named context, it is an image no registry has.
+    assert cli("lock", "--build-context", "assets").returncode == 0
+    lock = read_lock(tmp_path / "images.lock")
+    assert lock is not None and [e.name for e in lock.entries] == [base.reference.rsplit(":", 1)[0]]
+    check = cli("lock", "--check", "--build-context", "assets=web/dist")
+    assert check.returncode == 0, check.stdout
+    out = tmp_path.parent / f"{tmp_path.name}-out"
+    _build(
+        cli, "--build-context", "assets=web/dist", "-f", "app/Dockerfile",
+        "-o", f"type=local,dest={out}", ".",
+    )  # fmt: skip
+    assert (out / "linux_arm64/assets/site.css").read_text() == "body {}\n"
