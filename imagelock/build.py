@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from imagelock.discover import is_dockerfile_name
 from imagelock.dockerfile import ImageUse, context_key, external_images
 from imagelock.errors import BuildFailed, ConfigError, DockerfileError, ImagelockError
 from imagelock.lockfile import Lock, read_lock
@@ -181,7 +182,7 @@ def prepare(
         for use in uses
         if use.ref.buildkit_key() not in own or (lock is not None and _locked(use, lock))
     ]
-    pins = locked_pins(uses, lock, str(request.lockfile))
+    pins = locked_pins(uses, lock, str(request.lockfile), _lock_command(request, dockerfile))
     plan = plan_build(text, pins, lock, mode=request.pin_mode, strict=request.strict)
     _check_extra(request, plan)
     return plan, dockerfile
@@ -286,6 +287,19 @@ def _check_extra(request: BuildRequest, plan: BuildPlan) -> None:
             f"--build-context {replaced[0]} would replace the locked image {replaced[0]}; "
             "change the Dockerfile or the lock instead"
         )
+
+
+def _lock_command(request: BuildRequest, dockerfile: Path) -> str:
+    """The `imagelock lock` that would lock this build's images: naming the Dockerfile when
+    discovery would not find it by its name, and the named contexts the build has."""
+    command = ["imagelock", "lock"]
+    if str(request.lockfile) != "images.lock":
+        command += ["--lockfile", str(request.lockfile)]
+    command += [f"--build-context={value.partition('=')[0]}" for value in request.build_contexts]
+    outside = os.path.relpath(dockerfile.resolve(), Path.cwd()).startswith("..")
+    if outside or not is_dockerfile_name(dockerfile.name):
+        command.append(str(dockerfile))
+    return shlex.join(command)
 
 
 def _own_context_keys(request: BuildRequest) -> set[str]:

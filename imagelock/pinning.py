@@ -113,15 +113,21 @@ def with_syntax_override(
     return [override, *(use for use in uses if use.kind != "syntax")]
 
 
-def locked_pins(uses: Iterable[ImageUse], lock: Lock | None, lock_name: str) -> tuple[Pin, ...]:
+def locked_pins(
+    uses: Iterable[ImageUse],
+    lock: Lock | None,
+    lock_name: str,
+    lock_command: str = "imagelock lock",
+) -> tuple[Pin, ...]:
     """Each use with its lock entry; LockfileError (exit 2, one line) when the lock does not
-    serve the build: an image not locked, or a platform its entry lacks."""
+    serve the build: an image not locked, or a platform its entry lacks. `lock_command` is
+    what the message tells the user to run."""
     uses = list(uses)
     if not uses:
         return ()
     if lock is None:
         raise LockfileError(
-            f"{lock_name} does not exist; run `imagelock lock` to lock "
+            f"{lock_name} does not exist; run `{lock_command}` to lock "
             f"{_listing(_describe(use) for use in uses)}"
         )
     pins: list[Pin] = []
@@ -134,8 +140,8 @@ def locked_pins(uses: Iterable[ImageUse], lock: Lock | None, lock_name: str) -> 
             pins.append(Pin(use, entry))
     if unlocked:
         raise LockfileError(
-            f"not in {lock_name}: {_listing(unlocked)}; run `imagelock lock` "
-            "(or `imagelock lock --upgrade`) and review the new entries"
+            f"not in {lock_name}: {_listing(unlocked)}; run `{lock_command}` "
+            "and review the new entries"
         )
     problems = [problem for pin in pins for problem in _platform_problems(pin, lock_name)]
     if problems:

@@ -451,3 +451,17 @@ def test_a_first_class_build_context_serves_its_name_and_reaches_buildx(tmp_path
     )
     with pytest.raises(ConfigError, match=r"would replace the locked image ruby:3\.3"):
         prepare(clash)
+
+
+def test_the_unlocked_hint_names_a_dockerfile_that_lock_would_not_find(tmp_path: Path) -> None:
+    from imagelock.build import prepare
+    from imagelock.lockfile import write_lock
+
+    write_lock(tmp_path / "images.lock", LOCK)
+    (tmp_path / "D2").write_text("FROM node:20\n")
+    req = BuildRequest(
+        context=str(tmp_path), file=str(tmp_path / "D2"), lockfile=tmp_path / "images.lock"
+    )
+    with pytest.raises(LockfileError) as err:
+        prepare(req)
+    assert f"run `imagelock lock --lockfile {tmp_path}/images.lock {tmp_path}/D2`" in str(err.value)
