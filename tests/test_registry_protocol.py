@@ -212,6 +212,38 @@ def test_docker_hub_is_asked_at_its_api_host_and_keeps_its_name(tmp_path: Path) 
     assert seen == ["https://registry-1.docker.io/v2/library/ruby/manifests/3.3"]
 
 
+def test_a_redirect_loop_on_a_config_blob_is_one_registry_error(tmp_path: Path) -> None:
+    body = json.dumps(manifest(OCI_MANIFEST)).encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "/blobs/" in request.url.path:
+            return httpx.Response(307, headers={"Location": str(request.url)})
+        return httpx.Response(200, content=body, headers={"Content-Type": OCI_MANIFEST})
+
+    outcome = resolve_via(httpx.MockTransport(handler), tmp_path)
+
+    assert isinstance(outcome, RegistryError) and "redirect" in str(outcome).lower()
+    assert "registry.example.com" in str(outcome)
+
+
+def test_an_oversized_token_answer_on_a_head_is_one_registry_error(tmp_path: Path) -> None:
+    realm = "https://auth.example.com/token"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.example.com":
+            return httpx.Response(200, content=b"x" * (2 * 1024 * 1024))
+        challenge = f'Bearer realm="{realm}",service="reg",scope="repository:team/app:pull"'
+        return httpx.Response(401, headers={"WWW-Authenticate": challenge})
+
+    target = ref("registry.example.com/team/app:1")
+    opts = RegistryOptions(docker_config=tmp_path, retries=0, backoff=0.0)
+    outcome = resolve_many(
+        [target], opts, known={target: D4}, transport=httpx.MockTransport(handler)
+    )[target]
+
+    assert isinstance(outcome, RegistryError) and "larger than" in str(outcome)
+
+
 # --- challenges and retry timing -------------------------------------------------------------
 
 

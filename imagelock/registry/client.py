@@ -21,7 +21,7 @@ import httpx
 from imagelock.errors import DigestMismatch, RegistryError
 from imagelock.reference import Reference
 from imagelock.registry import failures
-from imagelock.registry.bodies import CONFIG_LIMIT, MANIFEST_LIMIT, BodyTooLarge
+from imagelock.registry.bodies import CONFIG_LIMIT, MANIFEST_LIMIT
 from imagelock.registry.credentials import DockerConfig
 from imagelock.registry.digests import is_sha256, matches, sha256_of
 from imagelock.registry.endpoints import Endpoint, endpoints_for
@@ -175,12 +175,9 @@ class RegistryClient:
         headers: Mapping[str, str] | None = None,
         follow_redirects: bool = False,
     ) -> Answer:
-        try:
-            answer = await self._sender.send(
-                call, "GET", path, headers=headers, limit=limit, follow_redirects=follow_redirects
-            )
-        except BodyTooLarge as exc:
-            raise failures.unsupported(call.ref, call.where, str(exc)) from None
+        answer = await self._sender.send(
+            call, "GET", path, headers=headers, limit=limit, follow_redirects=follow_redirects
+        )
         self._expect_found(call, answer)
         return answer
 

@@ -91,6 +91,11 @@ def unsupported(ref: str, where: str, problem: str) -> UnsupportedManifest:
     return UnsupportedManifest(f"{ref} on {where} {problem}")
 
 
+def broken_answer(ref: str, where: str, reason: str) -> RegistryError:
+    """An answer no retry will mend: a redirect loop, an undecodable body, an oversized one."""
+    return RegistryError(f"{where} gave an unusable answer for {ref}: {one_line(reason)}")
+
+
 def unexpected(ref: str, where: str, status: int, body: bytes) -> RegistryError:
     detail = error_detail(body)
     return RegistryError(

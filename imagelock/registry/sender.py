@@ -19,7 +19,7 @@ from imagelock import __version__
 from imagelock.errors import RegistryError
 from imagelock.registry import failures
 from imagelock.registry.auth import AuthProblem, RegistryAuth, repository_of
-from imagelock.registry.bodies import SMALL_LIMIT, read_capped
+from imagelock.registry.bodies import SMALL_LIMIT, BodyTooLarge, read_capped
 from imagelock.registry.credentials import DockerConfig
 from imagelock.registry.endpoints import Endpoint
 from imagelock.registry.hosts import login_command
@@ -118,6 +118,10 @@ class Sender:
             except httpx.TransportError as exc:
                 self._fail_unless_transient(call, exc, attempts)
                 delay, last = None, self._reason(exc)
+            except httpx.RequestError as exc:  # too many redirects, a body that does not decode
+                raise failures.broken_answer(call.ref, call.where, self._reason(exc)) from None
+            except BodyTooLarge as exc:  # a manifest, a token answer or an error body
+                raise failures.unsupported(call.ref, call.where, str(exc)) from None
             except asyncio.TimeoutError:
                 delay, last = None, f"no complete answer within {self._options.timeout:g} s"
             except AuthProblem as exc:
@@ -253,7 +257,7 @@ class Sender:
         if isinstance(exc, _NOT_TRANSIENT):
             raise failures.unreachable(call.ref, call.where, self._reason(exc), attempts) from None
 
-    def _reason(self, exc: httpx.TransportError) -> str:
+    def _reason(self, exc: httpx.RequestError) -> str:
         if isinstance(exc, httpx.TimeoutException):
             return f"timed out ({type(exc).__name__})"
         return str(exc) or type(exc).__name__
