@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from imagelock.discover import is_dockerfile_name
-from imagelock.dockerfile import ImageUse, context_key, external_images
+from imagelock.dockerfile import ImageUse, build_arg_values, context_key, external_images
 from imagelock.errors import BuildFailed, ConfigError, DockerfileError, ImagelockError
 from imagelock.lockfile import Lock, read_lock
 from imagelock.pinning import (
@@ -166,7 +166,7 @@ def prepare(
     dockerfile = Path(request.file) if request.file else context / "Dockerfile"
     text = _read_text(dockerfile)
     args = build_arg_values(request.build_args, os.environ)
-    targets = _platforms(request.platforms)
+    targets = parse_platforms(",".join(request.platforms))  # --platform may repeat
     here = build_platform or host_platform()
     uses = external_images(
         text, str(dockerfile), build_args=args, target_platforms=targets, build_platform=here
@@ -240,31 +240,7 @@ def invocation_for(
     return Invocation(argv, env, after, files)
 
 
-def build_arg_values(values: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
-    """`--build-arg` values as buildx takes them: `K=V`, or `K` alone for the environment's
-    value of K (skipped when K is not set)."""
-    out: dict[str, str] = {}
-    for value in values:
-        key, equals, given = value.partition("=")
-        if not key:
-            raise ConfigError(f"--build-arg {value!r}: expected KEY=VALUE or KEY")
-        if equals:
-            out[key] = given
-        elif key in environ:
-            out[key] = environ[key]
-    return out
-
-
 # --- options --------------------------------------------------------------------------------
-
-
-def _platforms(values: Sequence[str]) -> list[Platform]:
-    platforms: list[Platform] = []
-    for value in values:
-        for platform in parse_platforms(value):
-            if not any(platform.matches(seen) for seen in platforms):
-                platforms.append(platform)
-    return platforms
 
 
 def _check_extra(request: BuildRequest, plan: BuildPlan) -> None:

@@ -188,17 +188,9 @@ def parse_build_args(values: Sequence[str] | None) -> dict[str, str]:
     """KEY=VALUE pairs; a bare KEY takes its value from the environment, as buildx does."""
     import os
 
-    out: dict[str, str] = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not key:
-            raise ConfigError(f"invalid --build-arg {item!r}: expected KEY=VALUE")
-        if not sep:
-            if key not in os.environ:
-                continue
-            value = os.environ[key]
-        out[key] = value
-    return out
+    from imagelock.dockerfile import build_arg_values
+
+    return build_arg_values(values or [], os.environ)
 
 
 @contextmanager
@@ -335,7 +327,7 @@ def lock(
         contexts=context_names(build_context),
     )
     reqs = requirements(uses)
-    scope = Scope(settings.root, frozenset(u.path for u in uses) | _scanned(files, settings))
+    scope = Scope(settings.root, _scanned(files, settings))
     old = read_lock(settings.lockfile)
     if check:
         lines = check_lines(reqs, old, scope, platforms)

@@ -19,9 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-from tomlkit.exceptions import ParseError
-
 from imagelock.errors import ConfigError, InvalidPlatform
 from imagelock.platform import Platform, parse_platforms
 from imagelock.registry import RegistryOptions, mirrors_from_env, parse_mirror
@@ -126,6 +123,9 @@ def _read_config(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    import tomlkit  # only when there is a config file: most runs have none
+    from tomlkit.exceptions import ParseError
+
     try:
         data: dict[str, Any] = tomlkit.parse(text).unwrap()
     except ParseError as exc:
@@ -138,7 +138,7 @@ def _read_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def _parse_problem(exc: ParseError) -> str:
+def _parse_problem(exc: Exception) -> str:
     return str(exc).split(" at line ")[0]
 
 

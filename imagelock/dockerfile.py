@@ -29,7 +29,7 @@ from imagelock.dockerfile_lexer import (
     expand,
     parse,
 )
-from imagelock.errors import DockerfileError, InvalidPlatform, InvalidReference
+from imagelock.errors import ConfigError, DockerfileError, InvalidPlatform, InvalidReference
 from imagelock.platform import Platform, host_platform, parse_platform
 from imagelock.reference import Reference, parse_reference
 
@@ -144,6 +144,21 @@ def external_images(
                 use = _with_platforms(earlier, earlier.needed_platforms | use.needed_platforms)
             merged[key] = use
     return sorted(merged.values(), key=_order)
+
+
+def build_arg_values(values: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """`--build-arg` values as buildx takes them: `K=V`, or `K` alone for the environment's
+    value of K (skipped when K is not set)."""
+    out: dict[str, str] = {}
+    for value in values:
+        key, equals, given = value.partition("=")
+        if not key:
+            raise ConfigError(f"--build-arg {value!r}: expected KEY=VALUE or KEY")
+        if equals:
+            out[key] = given
+        elif key in environ:
+            out[key] = environ[key]
+    return out
 
 
 def context_key(name: str) -> str:
