@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from imagelock.discover import is_dockerfile_name
-from imagelock.dockerfile import ImageUse, build_arg_values, context_key, external_images
+from imagelock.dockerfile import build_arg_values, context_key, external_images
 from imagelock.errors import BuildFailed, ConfigError, DockerfileError, ImagelockError
-from imagelock.lockfile import Lock, read_lock
+from imagelock.lockfile import read_lock
 from imagelock.pinning import (
     BuildPlan,
     PinMode,
+    entry_for,
     locked_pins,
     plan_build,
     with_syntax_override,
@@ -180,7 +181,7 @@ def prepare(
     uses = [
         use
         for use in uses
-        if use.ref.buildkit_key() not in own or (lock is not None and _locked(use, lock))
+        if use.ref.buildkit_key() not in own or (lock is not None and entry_for(use, lock))
     ]
     pins = locked_pins(uses, lock, str(request.lockfile), _lock_command(request, dockerfile))
     plan = plan_build(text, pins, lock, mode=request.pin_mode, strict=request.strict)
@@ -290,11 +291,6 @@ def _own_context_keys(request: BuildRequest) -> set[str]:
                 value = extra[index + 1] if index + 1 < len(extra) else ""
             keys.add(context_key(value.partition("=")[0]))
     return keys
-
-
-def _locked(use: ImageUse, lock: Lock) -> bool:
-    ref = use.ref
-    return lock.get(ref.name, ref.effective_tag, ref.digest) is not None
 
 
 def _source_date_epoch(request: BuildRequest) -> int:

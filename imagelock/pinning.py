@@ -29,6 +29,7 @@ __all__ = [
     "BuildPlan",
     "Pin",
     "PinMode",
+    "entry_for",
     "locked_pins",
     "plan_build",
     "source_policy",
@@ -133,7 +134,7 @@ def locked_pins(
     pins: list[Pin] = []
     unlocked: list[str] = []
     for use in uses:
-        entry = _entry_for(use, lock)
+        entry = entry_for(use, lock)
         if entry is None:
             unlocked.append(_describe(use) + _moved_note(use, lock))
         else:
@@ -273,7 +274,8 @@ def source_policy(lock: Lock, *, strict: bool) -> dict[str, Any]:
 # --- guards -----------------------------------------------------------------------------------
 
 
-def _entry_for(use: ImageUse, lock: Lock) -> LockEntry | None:
+def entry_for(use: ImageUse, lock: Lock) -> LockEntry | None:
+    """The lock entry that serves `use` (its tag, or the digest written with it)."""
     ref = use.ref
     return lock.get(ref.name, ref.effective_tag, ref.digest)
 
