@@ -392,7 +392,15 @@ def update(
     """
     from imagelock import report
     from imagelock.lockfile import write_lock
-    from imagelock.resolve import matches, movements, near_misses, raise_first, validate_pattern
+    from imagelock.resolve import (
+        dropped_platforms,
+        matches,
+        movements,
+        near_misses,
+        pinned_in_dockerfiles,
+        raise_first,
+        validate_pattern,
+    )
 
     settings = settings_from(
         ctx,
@@ -414,7 +422,7 @@ def update(
     for entry in selected:
         if entry.tag is None:
             say(settings, f"{report.label(entry)}  locked by digest (no tag to follow); kept")
-    pinned = _pinned_in_dockerfiles(selected, settings)
+    pinned = pinned_in_dockerfiles(selected, settings.root)
     for entry in selected:
         if entry.key in pinned:
             say(
@@ -427,7 +435,7 @@ def update(
         moves = movements(
             todo, settings.registry, platforms=_platforms(settings), progress=progress
         )
-    raise_first([ImagelockError(m) for m in _dropped_platforms(moves, _platforms(settings))])
+    raise_first([ImagelockError(m) for m in dropped_platforms(moves, _platforms(settings))])
     by_key = {m.entry.key: m.updated_entry() for m in moves}
     new = current.with_entries(by_key.get(e.key, e) for e in current.entries)
     write_lock(settings.lockfile, new)
@@ -440,24 +448,6 @@ def update(
         say(settings, f"nothing changed: {settings.lockfile} already has what the tags point to")
 
 
-def _dropped_platforms(moves: Sequence[Any], wanted: Sequence[Platform]) -> list[str]:
-    """Required platforms an update would take away (upstream stopped publishing them)."""
-    from imagelock.platform import find_matching
-
-    problems = []
-    for move in moves:
-        for change in move.platforms:
-            if change.kind == "removed" and any(
-                find_matching(p, [change.platform]) is not None for p in wanted
-            ):
-                problems.append(
-                    f"{move.entry.name}:{move.entry.tag} no longer has a {change.platform} image "
-                    "upstream, a required platform (--platform or configured platforms); "
-                    "nothing was updated"
-                )
-    return problems
-
-
 def _require_lock(settings: Settings) -> Any:
     from imagelock.lockfile import read_lock
 
@@ -465,31 +455,6 @@ def _require_lock(settings: Settings) -> Any:
     if current is None:
         raise ImagelockError(f"{settings.lockfile} does not exist; run `imagelock lock` first")
     return current
-
-
-def _pinned_in_dockerfiles(
-    entries: Sequence[Any], settings: Settings
-) -> dict[tuple[str, str], str]:
-    """Entries whose tag a Dockerfile pins to a digest itself: `update` must leave those alone."""
-    from imagelock.errors import DockerfileError
-    from imagelock.resolve import scan_files
-
-    pinned: dict[tuple[str, str], str] = {}
-    wanted = {e.key for e in entries if e.tag is not None}
-    sources = sorted({s for e in entries for s in e.sources})
-    for source in sources:
-        path = settings.root / source
-        if not path.is_file():
-            continue
-        try:
-            uses = scan_files([path], settings.root)
-        except DockerfileError:
-            continue  # needs build args we do not have; its pins cannot be known here
-        for use in uses:
-            key = (use.ref.name, use.ref.effective_tag or "")
-            if use.ref.digest and use.ref.tag and key in wanted:
-                pinned.setdefault(key, use.source)
-    return pinned
 
 
 # --- outdated ----------------------------------------------------------------------------------
@@ -512,7 +477,7 @@ def outdated(
     """
     from imagelock import report
     from imagelock.errors import CheckFailed
-    from imagelock.resolve import movements
+    from imagelock.resolve import movements, pinned_in_dockerfiles
 
     settings = settings_from(
         ctx,
@@ -534,7 +499,7 @@ def outdated(
     stale = [m for m in moves if m.status == "outdated"]
     if stale:
         # A tag a Dockerfile pins itself (`FROM x:1@sha256:...`) is not for `update` to move.
-        pinned = _pinned_in_dockerfiles([m.entry for m in stale], settings)
+        pinned = pinned_in_dockerfiles([m.entry for m in stale], settings.root)
         advice = []
         if len(pinned) < len(stale):
             advice.append("run `imagelock update NAME` to take them")

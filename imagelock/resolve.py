@@ -416,3 +416,36 @@ def _counts(platform: str, wanted: Sequence[Platform]) -> bool:
     if not wanted:
         return True
     return any(find_matching(p, [platform]) is not None for p in wanted)
+
+
+def dropped_platforms(moves: Iterable[Movement], wanted: Sequence[Platform]) -> list[str]:
+    """Required platforms an update would take away (upstream stopped publishing them)."""
+    return [
+        f"{move.entry.name}:{move.entry.tag} no longer has a {change.platform} image upstream, "
+        "a required platform (--platform or configured platforms); nothing was updated"
+        for move in moves
+        for change in move.platforms
+        if change.kind == "removed" and wanted and _counts(change.platform, wanted)
+    ]
+
+
+def pinned_in_dockerfiles(entries: Iterable[LockEntry], root: Path) -> dict[tuple[str, str], str]:
+    """Entries whose tag a Dockerfile pins to a digest itself (`FROM ruby:3.3@sha256:...`),
+    with where: `update` leaves those to the Dockerfile. Files that cannot be analysed
+    without build args are passed over: their pins cannot be known here."""
+    entries = list(entries)
+    wanted = {e.key for e in entries if e.tag is not None}
+    pinned: dict[tuple[str, str], str] = {}
+    for source in sorted({s for e in entries for s in e.sources}):
+        path = root / source
+        if not path.is_file():
+            continue
+        try:
+            uses = scan_files([path], root)
+        except DockerfileError:
+            continue
+        for use in uses:
+            key = (use.ref.name, use.ref.effective_tag or "")
+            if use.ref.digest and use.ref.tag and key in wanted:
+                pinned.setdefault(key, use.source)
+    return pinned
