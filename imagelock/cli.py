@@ -25,6 +25,7 @@ from imagelock.errors import CheckFailed, ConfigError, ImagelockError
 
 if TYPE_CHECKING:
     from imagelock.config import Settings
+    from imagelock.lockfile import Lock
     from imagelock.platform import Platform
 
 app = typer.Typer(
@@ -298,7 +299,7 @@ def lock(
     Dockerfile uses are pruned; the file is replaced atomically.
     """
     from imagelock.errors import CheckFailed
-    from imagelock.lockfile import diff_locks, format_diff, read_lock, write_lock
+    from imagelock.lockfile import Lock, diff_locks, format_diff, read_lock, write_lock
     from imagelock.resolve import (
         Scope,
         build_lock,
@@ -347,7 +348,6 @@ def lock(
     if platforms:
         raise_first([ImagelockError(m) for m in missing_platforms(new.entries, reqs, platforms)])
     written = write_lock(settings.lockfile, new)
-    from imagelock.lockfile import Lock
 
     diff = format_diff([c for c in diff_locks(old or Lock(), new) if c.kind != "unchanged"])
     say(settings, diff)
@@ -448,7 +448,7 @@ def update(
         say(settings, f"nothing changed: {settings.lockfile} already has what the tags point to")
 
 
-def _require_lock(settings: Settings) -> Any:
+def _require_lock(settings: Settings) -> Lock:
     from imagelock.lockfile import read_lock
 
     current = read_lock(settings.lockfile)
