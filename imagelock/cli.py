@@ -263,7 +263,7 @@ def scan(
         Path.cwd(),
         build_args=parse_build_args(build_arg),
         platforms=_platforms(settings),
-        contexts=context_names(build_context),
+        contexts=[*settings.build_contexts, *context_names(build_context)],
     )
     if output_format is Format.json:
         typer.echo(report.scan_json(uses))
@@ -325,7 +325,7 @@ def lock(
         settings.root,
         build_args=parse_build_args(build_arg),
         platforms=platforms,
-        contexts=context_names(build_context),
+        contexts=[*settings.build_contexts, *context_names(build_context)],
     )
     reqs = requirements(uses)
     scope = Scope(settings.root, _scanned(files, settings))

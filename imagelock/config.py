@@ -5,6 +5,7 @@ The config file lives beside the lock file (or is named by `--config` / `IMAGELO
     platforms = ["linux/amd64", "linux/arm64"]     # default for lock --platform and outdated
     insecure-registries = ["registry.internal:5000"]
     ca-file = "certs/ca.pem"                          # relative to the config file
+    build-contexts = ["assets"]                       # names served by --build-context
     [mirrors]
     "docker.io" = ["https://harbor.example.com/dockerhub-proxy"]
 
@@ -24,7 +25,7 @@ from imagelock.platform import Platform, parse_platforms
 from imagelock.registry import RegistryOptions, mirrors_from_env, parse_mirror
 
 CONFIG_NAME = "imagelock.toml"
-KNOWN_KEYS = {"platforms", "insecure-registries", "ca-file", "mirrors"}
+KNOWN_KEYS = {"platforms", "insecure-registries", "ca-file", "mirrors", "build-contexts"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Settings:
     lockfile: Path
     registry: RegistryOptions
     platforms: tuple[Platform, ...] = ()
+    build_contexts: tuple[str, ...] = ()  # names the builds serve from named contexts
     verbose: int = 0
     quiet: bool = False
     config_file: Path | None = field(default=None, compare=False)
@@ -90,6 +92,8 @@ def load_settings(
     except InvalidPlatform as exc:
         raise ConfigError(str(exc)) from None
 
+    contexts = _string_list(file_cfg.get("build-contexts", []), "build-contexts", config_path)
+
     return Settings(
         lockfile=lock_path,
         registry=RegistryOptions(
@@ -98,6 +102,7 @@ def load_settings(
             ca_file=ca,
         ),
         platforms=platform_list,
+        build_contexts=tuple(contexts),
         verbose=verbose,
         quiet=quiet,
         config_file=config_path,

@@ -183,3 +183,13 @@ def test_a_named_build_context_is_not_an_image_to_scan(cli: CliRunner, tmp_path:
     proc = cli("scan", "--format", "json", "--build-context", "assets=./web/dist")
     assert proc.returncode == 0, proc.stderr
     assert [u["name"] for u in json.loads(proc.stdout)] == ["docker.io/library/ruby"]
+
+
+def test_named_contexts_can_be_configured_beside_the_lock(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\nCOPY --from=assets / /\n")
+    (tmp_path / "imagelock.toml").write_text('build-contexts = ["assets"]\n')
+    proc = cli("scan", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert [u["name"] for u in json.loads(proc.stdout)] == ["docker.io/library/ruby"]
+    (tmp_path / "imagelock.toml").write_text('build-contexts = "assets"\n')
+    assert_one_line_error(cli("scan"), 2, "build-contexts must be a list of strings")
