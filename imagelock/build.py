@@ -167,7 +167,7 @@ def prepare(
     dockerfile = Path(request.file) if request.file else context / "Dockerfile"
     text = _read_text(dockerfile)
     args = build_arg_values(request.build_args, os.environ)
-    targets = parse_platforms(",".join(request.platforms))  # --platform may repeat
+    targets = _target_platforms(request.platforms)
     here = build_platform or host_platform()
     uses = external_images(
         text, str(dockerfile), build_args=args, target_platforms=targets, build_platform=here
@@ -242,6 +242,14 @@ def invocation_for(
 
 
 # --- options --------------------------------------------------------------------------------
+
+
+def _target_platforms(values: Sequence[str]) -> list[Platform]:
+    """--platform values (repeatable, comma-separated); buildx's `local` is the platform of
+    the machine buildx runs on."""
+    items = [item.strip() for value in values for item in value.split(",")]
+    here = str(host_platform())
+    return parse_platforms(",".join(here if item == "local" else item for item in items))
 
 
 def _check_extra(request: BuildRequest, plan: BuildPlan) -> None:

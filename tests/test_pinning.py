@@ -465,3 +465,17 @@ def test_the_unlocked_hint_names_a_dockerfile_that_lock_would_not_find(tmp_path:
     with pytest.raises(LockfileError) as err:
         prepare(req)
     assert f"run `imagelock lock --lockfile {tmp_path}/images.lock {tmp_path}/D2`" in str(err.value)
+
+
+def test_platform_local_is_this_machines_platform(tmp_path: Path) -> None:
+    from imagelock.build import prepare
+    from imagelock.lockfile import write_lock
+    from imagelock.platform import host_platform
+
+    write_lock(tmp_path / "images.lock", LOCK)
+    (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\n")
+    req = BuildRequest(
+        context=str(tmp_path), lockfile=tmp_path / "images.lock", platforms=("local",)
+    )
+    plan_, _ = prepare(req, parse_platform("linux/s390x"))  # a builder of another kind
+    assert plan_.pins[0].use.needed_platforms == {str(host_platform())}
