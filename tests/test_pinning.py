@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from imagelock.build import BuildRequest, invocation_for
+from imagelock.build import BuildRequest, invocation_for, prepare
 from imagelock.dockerfile import ImageUse, external_images
 from imagelock.errors import ConfigError, LockfileError
-from imagelock.lockfile import Lock, LockEntry
+from imagelock.lockfile import Lock, LockEntry, write_lock
 from imagelock.pinning import BuildPlan, locked_pins, plan_build, with_syntax_override
 from imagelock.platform import parse_platform, parse_platforms
 
@@ -44,6 +44,13 @@ def uses_of(text: str, platforms=BOTH, args=None) -> list[ImageUse]:  # type: ig
 def plan(text: str, mode: str = "context", lock: Lock = LOCK, **kw) -> BuildPlan:  # type: ignore[no-untyped-def]
     pins = locked_pins(uses_of(text, **kw), lock, "images.lock")
     return plan_build(text, pins, lock, mode=mode, strict=False)  # type: ignore[arg-type]
+
+
+def locked_request(tmp_path: Path, text: str, lock: Lock = LOCK, **fields) -> BuildRequest:  # type: ignore[no-untyped-def]
+    """A build request for a Dockerfile `text` in tmp_path, with `lock` written beside it."""
+    (tmp_path / "Dockerfile").write_text(text)
+    write_lock(tmp_path / "images.lock", lock)
+    return BuildRequest(context=str(tmp_path), lockfile=tmp_path / "images.lock", **fields)
 
 
 # --- guards ------------------------------------------------------------------------------------
@@ -276,13 +283,7 @@ def test_reproducible_push_on_the_docker_driver_goes_through_an_oci_archive(tmp_
 def test_options_the_guards_depend_on_are_refused_after_the_double_dash(
     tmp_path: Path, flag: str
 ) -> None:
-    from imagelock.build import prepare
-
-    (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\n")
-    from imagelock.lockfile import write_lock
-
-    write_lock(tmp_path / "images.lock", LOCK)
-    req = BuildRequest(context=str(tmp_path), lockfile=tmp_path / "images.lock", extra=(flag, "x"))
+    req = locked_request(tmp_path, "FROM ruby:3.3\n", extra=(flag, "x"))
     with pytest.raises(ConfigError, match="bypass the lock checks"):
         prepare(req)
 
@@ -316,14 +317,10 @@ def test_the_builders_own_platform_is_what_buildx_inspect_lists_first() -> None:
 def test_without_platform_a_build_targets_the_builder_not_this_machine(tmp_path: Path) -> None:
     """A laptop of one architecture driving a remote builder of another: the images the
     Dockerfile pulls follow the builder's platform."""
-    from imagelock.build import prepare
-    from imagelock.lockfile import write_lock
 
     amd = index("docker.io/library/base", "amd64", D["4"], linux_amd64=D["5"])
     arm = index("docker.io/library/base", "arm64", D["6"], linux_arm64=D["7"])
-    write_lock(tmp_path / "images.lock", Lock((amd, arm)))
-    (tmp_path / "Dockerfile").write_text("FROM base:${TARGETARCH}\n")
-    req = BuildRequest(context=str(tmp_path), lockfile=tmp_path / "images.lock")
+    req = locked_request(tmp_path, "FROM base:${TARGETARCH}\n", Lock((amd, arm)))
     on_arm, _ = prepare(req, parse_platform("linux/arm64"))
     assert dict(on_arm.build_contexts) == {
         "base:arm64": f"docker-image://docker.io/library/base@{D['6']}"
@@ -363,16 +360,11 @@ def test_a_stage_named_like_an_image_is_refused_in_context_mode_and_rewritten_ot
 def test_pass_through_options_cannot_replace_a_locked_image(
     tmp_path: Path, mode: str, extra: tuple[str, ...]
 ) -> None:
-    from imagelock.build import prepare
-    from imagelock.lockfile import write_lock
 
-    text = "ARG BASE=ruby:3.3\nFROM ${BASE}\n"
-    (tmp_path / "Dockerfile").write_text(text)
-    write_lock(tmp_path / "images.lock", LOCK)
-    req = BuildRequest(
-        context=str(tmp_path),
-        lockfile=tmp_path / "images.lock",
-        pin_mode=mode,  # type: ignore[arg-type]
+    req = locked_request(
+        tmp_path,
+        "ARG BASE=ruby:3.3\nFROM ${BASE}\n",
+        pin_mode=mode,
         platforms=("linux/amd64",),
         extra=extra,
     )
@@ -381,14 +373,9 @@ def test_pass_through_options_cannot_replace_a_locked_image(
 
 
 def test_other_named_contexts_pass_through(tmp_path: Path) -> None:
-    from imagelock.build import prepare
-    from imagelock.lockfile import write_lock
-
-    (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\nCOPY --from=assets / /\n")
-    write_lock(tmp_path / "images.lock", LOCK)
-    req = BuildRequest(
-        context=str(tmp_path),
-        lockfile=tmp_path / "images.lock",
+    req = locked_request(
+        tmp_path,
+        "FROM ruby:3.3\nCOPY --from=assets / /\n",
         platforms=("linux/amd64",),
         extra=("--build-context", "assets=./assets"),
     )
@@ -428,14 +415,9 @@ def test_a_builder_buildx_cannot_reach_is_one_clear_error() -> None:
 
 
 def test_a_first_class_build_context_serves_its_name_and_reaches_buildx(tmp_path: Path) -> None:
-    from imagelock.build import prepare
-    from imagelock.lockfile import write_lock
-
-    (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\nCOPY --from=assets / /\n")
-    write_lock(tmp_path / "images.lock", LOCK)
-    req = BuildRequest(
-        context=str(tmp_path),
-        lockfile=tmp_path / "images.lock",
+    req = locked_request(
+        tmp_path,
+        "FROM ruby:3.3\nCOPY --from=assets / /\n",
         platforms=("linux/amd64",),
         build_contexts=("assets=./assets",),
     )
@@ -454,28 +436,16 @@ def test_a_first_class_build_context_serves_its_name_and_reaches_buildx(tmp_path
 
 
 def test_the_unlocked_hint_names_a_dockerfile_that_lock_would_not_find(tmp_path: Path) -> None:
-    from imagelock.build import prepare
-    from imagelock.lockfile import write_lock
-
-    write_lock(tmp_path / "images.lock", LOCK)
     (tmp_path / "D2").write_text("FROM node:20\n")
-    req = BuildRequest(
-        context=str(tmp_path), file=str(tmp_path / "D2"), lockfile=tmp_path / "images.lock"
-    )
+    req = locked_request(tmp_path, "FROM ruby:3.3\n", file=str(tmp_path / "D2"))
     with pytest.raises(LockfileError) as err:
         prepare(req)
     assert f"run `imagelock lock --lockfile {tmp_path}/images.lock {tmp_path}/D2`" in str(err.value)
 
 
 def test_platform_local_is_this_machines_platform(tmp_path: Path) -> None:
-    from imagelock.build import prepare
-    from imagelock.lockfile import write_lock
     from imagelock.platform import host_platform
 
-    write_lock(tmp_path / "images.lock", LOCK)
-    (tmp_path / "Dockerfile").write_text("FROM ruby:3.3\n")
-    req = BuildRequest(
-        context=str(tmp_path), lockfile=tmp_path / "images.lock", platforms=("local",)
-    )
+    req = locked_request(tmp_path, "FROM ruby:3.3\n", platforms=("local",))
     plan_, _ = prepare(req, parse_platform("linux/s390x"))  # a builder of another kind
     assert plan_.pins[0].use.needed_platforms == {str(host_platform())}
