@@ -177,6 +177,25 @@ def settings_from(ctx: typer.Context, platforms: Sequence[str] = (), **local: An
     return settings
 
 
+def _registry_settings(
+    ctx: typer.Context,
+    platform: Sequence[str] | None,
+    lockfile: Path | None,
+    mirror: Sequence[str] | None,
+    insecure_registry: Sequence[str] | None,
+    ca_file: Path | None,
+) -> Settings:
+    """settings_from for the commands that talk to registries (lock, update, outdated)."""
+    return settings_from(
+        ctx,
+        platform or (),
+        lockfile=lockfile,
+        mirror=mirror,
+        insecure_registry=insecure_registry,
+        ca_file=ca_file,
+    )
+
+
 def _configure_logging(verbose: int) -> None:
     import logging
 
@@ -310,14 +329,7 @@ def lock(
         scan_files,
     )
 
-    settings = settings_from(
-        ctx,
-        platform or (),
-        lockfile=lockfile,
-        mirror=mirror,
-        insecure_registry=insecure_registry,
-        ca_file=ca_file,
-    )
+    settings = _registry_settings(ctx, platform, lockfile, mirror, insecure_registry, ca_file)
     files = _dockerfiles(paths)
     platforms = _platforms(settings)
     uses = scan_files(
@@ -402,14 +414,7 @@ def update(
         validate_pattern,
     )
 
-    settings = settings_from(
-        ctx,
-        platform or (),
-        lockfile=lockfile,
-        mirror=mirror,
-        insecure_registry=insecure_registry,
-        ca_file=ca_file,
-    )
+    settings = _registry_settings(ctx, platform, lockfile, mirror, insecure_registry, ca_file)
     current = _require_lock(settings)
     patterns = names or []
     for pattern in patterns:
@@ -479,14 +484,7 @@ def outdated(
     from imagelock.errors import CheckFailed
     from imagelock.resolve import movements, pinned_in_dockerfiles
 
-    settings = settings_from(
-        ctx,
-        platform or (),
-        lockfile=lockfile,
-        mirror=mirror,
-        insecure_registry=insecure_registry,
-        ca_file=ca_file,
-    )
+    settings = _registry_settings(ctx, platform, lockfile, mirror, insecure_registry, ca_file)
     current = _require_lock(settings)
     with progress_reporter(settings, "checking") as progress:
         moves = movements(
